@@ -5,3 +5,7 @@
 #include <strider/core/device.hpp>
 #include <strider/core/dtype.hpp>
 #include <strider/core/error.hpp>
+#include <strider/core/ops.hpp>
+#include <strider/core/random.hpp>
+#include <strider/core/shape.hpp>
+#include <strider/core/tensor.hpp>

@@ -1,0 +1,195 @@
+// CPU loops for kernels/elementwise.hpp.
+//
+// The iteration space is split into rows along its innermost dim; rows are spread over OpenMP
+// threads when there is enough work, and each row runs a tight loop with the operands' innermost
+// strides (unit strides vectorise). The op switch is hoisted out of the loop by dispatching to a
+// template instantiation per op.
+#include <strider/kernels/elementwise.hpp>
+
+#include <omp.h>
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include <strider/core/error.hpp>
+
+namespace strider::kernels::cpu {
+namespace {
+
+constexpr std::int64_t kParallelGrain = 32768;  // elements; below this one thread is faster
+
+// Calls body(row_len, off0, off1, off2, inner0, inner1, inner2) for each innermost row.
+template <int NArgs, class Body>
+void for_each_row(const StridedGeom& g, Body&& body) {
+  if (g.numel == 0) return;
+  const int nd = g.ndim;
+  const std::int64_t row_len = nd == 0 ? 1 : g.sizes[nd - 1];
+  const std::int64_t rows = g.numel / row_len;
+  std::int64_t inner[3] = {0, 0, 0};
+  for (int a = 0; a < NArgs; ++a) inner[a] = nd == 0 ? 0 : g.strides[a][nd - 1];
+  const bool parallel = g.numel >= kParallelGrain && rows > 1 && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (parallel)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    std::int64_t off[3] = {0, 0, 0};
+    std::int64_t rem = r;
+    for (int d = nd - 2; d >= 0; --d) {
+      const std::int64_t idx = rem % g.sizes[d];
+      rem /= g.sizes[d];
+      for (int a = 0; a < NArgs; ++a) off[a] += idx * g.strides[a][d];
+    }
+    body(row_len, off[0], off[1], off[2], inner[0], inner[1], inner[2]);
+  }
+}
+
+template <class F>
+void dispatch_unary(UnaryOp op, F&& f) {
+  switch (op) {
+#define STRIDER_CASE(name) case UnaryOp::name: f(std::integral_constant<UnaryOp, UnaryOp::name>{}); return;
+    STRIDER_CASE(Copy) STRIDER_CASE(Neg) STRIDER_CASE(Exp) STRIDER_CASE(Log) STRIDER_CASE(Sqrt)
+    STRIDER_CASE(Rsqrt) STRIDER_CASE(Abs) STRIDER_CASE(Tanh) STRIDER_CASE(Sigmoid) STRIDER_CASE(Relu)
+    STRIDER_CASE(Sin) STRIDER_CASE(Cos) STRIDER_CASE(Square) STRIDER_CASE(Reciprocal) STRIDER_CASE(Sign)
+    STRIDER_CASE(AddScalar) STRIDER_CASE(MulScalar) STRIDER_CASE(RSubScalar) STRIDER_CASE(RDivScalar)
+    STRIDER_CASE(PowScalar) STRIDER_CASE(ClampMin) STRIDER_CASE(ClampMax) STRIDER_CASE(LeakyRelu)
+#undef STRIDER_CASE
+  }
+  STRIDER_THROW(ValueError, "unknown unary op " << static_cast<int>(op));
+}
+
+template <class F>
+void dispatch_binary(BinaryOp op, F&& f) {
+  switch (op) {
+#define STRIDER_CASE(name) case BinaryOp::name: f(std::integral_constant<BinaryOp, BinaryOp::name>{}); return;
+    STRIDER_CASE(Add) STRIDER_CASE(Sub) STRIDER_CASE(Mul) STRIDER_CASE(Div) STRIDER_CASE(Pow)
+    STRIDER_CASE(Maximum) STRIDER_CASE(Minimum)
+#undef STRIDER_CASE
+  }
+  STRIDER_THROW(ValueError, "unknown binary op " << static_cast<int>(op));
+}
+
+}  // namespace
+
+template <class T>
+void unary(UnaryOp op, T alpha, const StridedGeom& g, const T* in, T* out) {
+  dispatch_unary(op, [&](auto opc) {
+    for_each_row<2>(g, [&](std::int64_t n, std::int64_t o0, std::int64_t o1, std::int64_t,
+                           std::int64_t s0, std::int64_t s1, std::int64_t) {
+      T* y = out + o0;
+      const T* x = in + o1;
+      if (s0 == 1 && s1 == 1) {
+        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_unary<T>(opc.value, x[i], alpha);
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) y[i * s0] = apply_unary<T>(opc.value, x[i * s1], alpha);
+      }
+    });
+  });
+}
+
+template <class T>
+void binary(BinaryOp op, const StridedGeom& g, const T* a, const T* b, T* out) {
+  dispatch_binary(op, [&](auto opc) {
+    for_each_row<3>(g, [&](std::int64_t n, std::int64_t o0, std::int64_t o1, std::int64_t o2,
+                           std::int64_t s0, std::int64_t s1, std::int64_t s2) {
+      T* y = out + o0;
+      const T* x1 = a + o1;
+      const T* x2 = b + o2;
+      if (s0 == 1 && s1 == 1 && s2 == 1) {
+        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], x2[i]);
+      } else if (s0 == 1 && s1 == 1 && s2 == 0) {
+        const T v = *x2;
+        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], v);
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) y[i * s0] = apply_binary<T>(opc.value, x1[i * s1], x2[i * s2]);
+      }
+    });
+  });
+}
+
+template <class Tin, class Tout>
+void copy_cast(const StridedGeom& g, const Tin* in, Tout* out) {
+  for_each_row<2>(g, [&](std::int64_t n, std::int64_t o0, std::int64_t o1, std::int64_t, std::int64_t s0,
+                         std::int64_t s1, std::int64_t) {
+    Tout* y = out + o0;
+    const Tin* x = in + o1;
+    if (s0 == 1 && s1 == 1) {
+      for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<Tout>(x[i]);
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) y[i * s0] = static_cast<Tout>(x[i * s1]);
+    }
+  });
+}
+
+template <class T>
+void fill(const StridedGeom& g, T value, T* out) {
+  for_each_row<1>(g, [&](std::int64_t n, std::int64_t o0, std::int64_t, std::int64_t, std::int64_t s0,
+                         std::int64_t, std::int64_t) {
+    T* y = out + o0;
+    for (std::int64_t i = 0; i < n; ++i) y[i * s0] = value;
+  });
+}
+
+template <class T>
+void fill_uniform(T* out, std::int64_t n, std::uint64_t seed, std::uint64_t offset, double lo, double hi) {
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+  for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(lo + (hi - lo) * philox_uniform_at(seed, offset, i));
+}
+
+template <class T>
+void fill_normal(T* out, std::int64_t n, std::uint64_t seed, std::uint64_t offset, double mean, double std) {
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain / 8)
+  for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(mean + std * philox_normal_at(seed, offset, i));
+}
+
+template <class T>
+void reduce_rows(ReduceOp op, const T* in, T* out, std::int64_t rows, std::int64_t cols) {
+  const bool parallel = rows * cols >= kParallelGrain && rows > 1;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const T* x = in + r * cols;
+    if (op == ReduceOp::Sum) {
+      double acc = 0;
+      for (std::int64_t c = 0; c < cols; ++c) acc += static_cast<double>(x[c]);
+      out[r] = static_cast<T>(acc);
+    } else {
+      // The caller rejects empty max/min reductions; NaN propagates as in PyTorch.
+      T acc = x[0];
+      for (std::int64_t c = 1; c < cols; ++c) acc = apply_binary<T>(op == ReduceOp::Max ? BinaryOp::Maximum : BinaryOp::Minimum, acc, x[c]);
+      out[r] = acc;
+    }
+  }
+}
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  // BLAS requires leading dims >= 1 even for empty operands.
+  lda = std::max<std::int64_t>(lda, 1);
+  ldb = std::max<std::int64_t>(ldb, 1);
+  if constexpr (std::is_same_v<T, float>) {
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
+#define STRIDER_INSTANTIATE(T)                                                                     \
+  template void unary<T>(UnaryOp, T, const StridedGeom&, const T*, T*);                            \
+  template void binary<T>(BinaryOp, const StridedGeom&, const T*, const T*, T*);                   \
+  template void fill<T>(const StridedGeom&, T, T*);                                                \
+  template void fill_uniform<T>(T*, std::int64_t, std::uint64_t, std::uint64_t, double, double);   \
+  template void fill_normal<T>(T*, std::int64_t, std::uint64_t, std::uint64_t, double, double);    \
+  template void reduce_rows<T>(ReduceOp, const T*, T*, std::int64_t, std::int64_t);                \
+  template void gemm<T>(bool, bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, \
+                        const T*, std::int64_t, T, T*, std::int64_t);
+STRIDER_INSTANTIATE(float)
+STRIDER_INSTANTIATE(double)
+#undef STRIDER_INSTANTIATE
+template void copy_cast<float, float>(const StridedGeom&, const float*, float*);
+template void copy_cast<float, double>(const StridedGeom&, const float*, double*);
+template void copy_cast<double, float>(const StridedGeom&, const double*, float*);
+template void copy_cast<double, double>(const StridedGeom&, const double*, double*);
+
+}  // namespace strider::kernels::cpu
