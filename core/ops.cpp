@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include <strider/core/autograd.hpp>
 #include <strider/core/detail/dispatch.hpp>
 
 namespace strider {
@@ -94,30 +95,139 @@ Tensor reduce(const char* name, k::ReduceOp op, const Tensor& x, const std::vect
 }  // namespace
 
 // ---- binary ------------------------------------------------------------------------------------
+// Each op computes without history, then records its backward when an input requires grad.
+// Backward closures capture detached inputs/outputs (no reference cycles).
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary_op("add", k::BinaryOp::Add, a, b); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary_op("sub", k::BinaryOp::Sub, a, b); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary_op("mul", k::BinaryOp::Mul, a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary_op("div", k::BinaryOp::Div, a, b); }
-Tensor pow(const Tensor& a, const Tensor& b) { return binary_op("pow", k::BinaryOp::Pow, a, b); }
-Tensor maximum(const Tensor& a, const Tensor& b) { return binary_op("maximum", k::BinaryOp::Maximum, a, b); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return binary_op("minimum", k::BinaryOp::Minimum, a, b); }
+using Grads = std::vector<Tensor>;
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_op("add", k::BinaryOp::Add, a, b);
+  if (needs_grad({a, b}))
+    record(out, "AddBackward", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
+      return {sum_to(g, sa), sum_to(g, sb)};
+    });
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_op("sub", k::BinaryOp::Sub, a, b);
+  if (needs_grad({a, b}))
+    record(out, "SubBackward", {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) -> Grads {
+      return {sum_to(g, sa), sum_to(neg(g), sb)};
+    });
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_op("mul", k::BinaryOp::Mul, a, b);
+  if (needs_grad({a, b}))
+    record(out, "MulBackward", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g) -> Grads {
+      return {sum_to(mul(g, b), a.shape()), sum_to(mul(g, a), b.shape())};
+    });
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_op("div", k::BinaryOp::Div, a, b);
+  if (needs_grad({a, b}))
+    record(out, "DivBackward", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g) -> Grads {
+      const Tensor ga = div(g, b);
+      return {sum_to(ga, a.shape()), sum_to(neg(mul(ga, div(a, b))), b.shape())};
+    });
+  return out;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_op("pow", k::BinaryOp::Pow, a, b);
+  if (needs_grad({a, b}))
+    record(out, "PowBackward", {a, b}, [a = a.detach(), b = b.detach(), y = out.detach()](const Tensor& g) -> Grads {
+      // d/da a^b = b a^(b-1); d/db a^b = a^b log(a) (taken as 0 where a == 0, as PyTorch).
+      const Tensor ga = mul(g, mul(b, pow(a, sub(b, Tensor::ones({}, b.options())))));
+      const Tensor safe_log = log(add(a, binary_op("eq", k::BinaryOp::Eq, a, Tensor::zeros({}, a.options()))));
+      return {sum_to(ga, a.shape()), sum_to(mul(g, mul(y, safe_log)), b.shape())};
+    });
+  return out;
+}
+
+namespace {
+// Gradient routing for maximum/minimum: all to the winner, split evenly on ties (PyTorch).
+Grads extremum_backward(const Tensor& g, const Tensor& a, const Tensor& b, bool is_max) {
+  const Tensor a_wins = is_max ? binary_op("gt", k::BinaryOp::Gt, a, b) : binary_op("gt", k::BinaryOp::Gt, b, a);
+  const Tensor tie = binary_op("eq", k::BinaryOp::Eq, a, b);
+  const Tensor share_a = add(a_wins, mul(tie, Tensor::full({}, 0.5, tie.options())));
+  const Tensor share_b = sub(Tensor::ones({}, share_a.options()), share_a);
+  return {sum_to(mul(g, share_a), a.shape()), sum_to(mul(g, share_b), b.shape())};
+}
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_op("maximum", k::BinaryOp::Maximum, a, b);
+  if (needs_grad({a, b}))
+    record(out, "MaximumBackward", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g) -> Grads {
+      return extremum_backward(g, a, b, true);
+    });
+  return out;
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_op("minimum", k::BinaryOp::Minimum, a, b);
+  if (needs_grad({a, b}))
+    record(out, "MinimumBackward", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g) -> Grads {
+      return extremum_backward(g, a, b, false);
+    });
+  return out;
+}
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator+(const Tensor& a, double s) { return unary_op("add", k::UnaryOp::AddScalar, a, s); }
-Tensor operator-(const Tensor& a, double s) { return unary_op("sub", k::UnaryOp::AddScalar, a, -s); }
-Tensor operator*(const Tensor& a, double s) { return unary_op("mul", k::UnaryOp::MulScalar, a, s); }
-Tensor operator/(const Tensor& a, double s) { return unary_op("div", k::UnaryOp::MulScalar, a, 1.0 / s); }
+
+namespace {
+// x op scalar, recorded with the given backward (a function of g, x and the output).
+template <class Backward>
+Tensor scalar_op(const char* name, const char* node, k::UnaryOp op, const Tensor& x, double alpha, Backward backward) {
+  Tensor out = unary_op(name, op, x, alpha);
+  if (needs_grad({x}))
+    record(out, node, {x}, [x = x.detach(), y = out.detach(), backward](const Tensor& g) -> Grads {
+      return {backward(g, x, y)};
+    });
+  return out;
+}
+}  // namespace
+
+Tensor operator+(const Tensor& a, double s) {
+  return scalar_op("add", "AddBackward", k::UnaryOp::AddScalar, a, s, [](const Tensor& g, const Tensor&, const Tensor&) { return g; });
+}
+Tensor operator-(const Tensor& a, double s) { return a + (-s); }
+Tensor operator*(const Tensor& a, double s) {
+  return scalar_op("mul", "MulBackward", k::UnaryOp::MulScalar, a, s,
+                   [s](const Tensor& g, const Tensor&, const Tensor&) { return g * s; });
+}
+Tensor operator/(const Tensor& a, double s) { return a * (1.0 / s); }
 Tensor operator+(double s, const Tensor& a) { return a + s; }
-Tensor operator-(double s, const Tensor& a) { return unary_op("rsub", k::UnaryOp::RSubScalar, a, s); }
+Tensor operator-(double s, const Tensor& a) {
+  return scalar_op("rsub", "RsubBackward", k::UnaryOp::RSubScalar, a, s,
+                   [](const Tensor& g, const Tensor&, const Tensor&) { return neg(g); });
+}
 Tensor operator*(double s, const Tensor& a) { return a * s; }
-Tensor operator/(double s, const Tensor& a) { return unary_op("rdiv", k::UnaryOp::RDivScalar, a, s); }
+Tensor operator/(double s, const Tensor& a) {
+  // d(s/x)/dx = -s/x^2 = -y^2/s; written as -y/x to stay finite for s == 0.
+  return scalar_op("rdiv", "RdivBackward", k::UnaryOp::RDivScalar, a, s,
+                   [](const Tensor& g, const Tensor& x, const Tensor& y) { return neg(mul(g, div(y, x))); });
+}
+
+namespace {
+void check_inplace(const char* op, const Tensor& t) {
+  STRIDER_CHECK(!(grad_enabled() && t.requires_grad()), AutogradError,
+                op << " on a tensor that requires grad: in-place changes are not recorded by autograd. Use the "
+                      "out-of-place op, or wrap parameter updates in a NoGradGuard");
+}
+}  // namespace
 
 Tensor& add_(Tensor& a, const Tensor& b) {
   check_same_device_dtype("add_", a, b);
+  check_inplace("add_", a);
   const Shape shape = broadcast_shapes(a.shape(), b.shape());
   STRIDER_CHECK(shape == a.shape(), ShapeError,
                 "add_: " << shape_str(b.shape()) << " does not broadcast into the in-place target of shape "
@@ -128,30 +238,96 @@ Tensor& add_(Tensor& a, const Tensor& b) {
 
 Tensor& mul_(Tensor& a, double s) {
   a.check_defined("mul_");
+  check_inplace("mul_", a);
   detail::run_unary(k::UnaryOp::MulScalar, s, a, a);
   return a;
 }
 
 // ---- unary -------------------------------------------------------------------------------------
 
-Tensor neg(const Tensor& x) { return unary_op("neg", k::UnaryOp::Neg, x); }
-Tensor exp(const Tensor& x) { return unary_op("exp", k::UnaryOp::Exp, x); }
-Tensor log(const Tensor& x) { return unary_op("log", k::UnaryOp::Log, x); }
-Tensor sqrt(const Tensor& x) { return unary_op("sqrt", k::UnaryOp::Sqrt, x); }
-Tensor rsqrt(const Tensor& x) { return unary_op("rsqrt", k::UnaryOp::Rsqrt, x); }
-Tensor abs(const Tensor& x) { return unary_op("abs", k::UnaryOp::Abs, x); }
-Tensor tanh(const Tensor& x) { return unary_op("tanh", k::UnaryOp::Tanh, x); }
-Tensor sigmoid(const Tensor& x) { return unary_op("sigmoid", k::UnaryOp::Sigmoid, x); }
-Tensor relu(const Tensor& x) { return unary_op("relu", k::UnaryOp::Relu, x); }
-Tensor leaky_relu(const Tensor& x, double slope) { return unary_op("leaky_relu", k::UnaryOp::LeakyRelu, x, slope); }
-Tensor sin(const Tensor& x) { return unary_op("sin", k::UnaryOp::Sin, x); }
-Tensor cos(const Tensor& x) { return unary_op("cos", k::UnaryOp::Cos, x); }
-Tensor square(const Tensor& x) { return unary_op("square", k::UnaryOp::Square, x); }
-Tensor reciprocal(const Tensor& x) { return unary_op("reciprocal", k::UnaryOp::Reciprocal, x); }
-Tensor sign(const Tensor& x) { return unary_op("sign", k::UnaryOp::Sign, x); }
-Tensor pow(const Tensor& x, double e) { return unary_op("pow", k::UnaryOp::PowScalar, x, e); }
-Tensor clamp_min(const Tensor& x, double lo) { return unary_op("clamp_min", k::UnaryOp::ClampMin, x, lo); }
-Tensor clamp_max(const Tensor& x, double hi) { return unary_op("clamp_max", k::UnaryOp::ClampMax, x, hi); }
+namespace {
+// y = op(x) recorded with backward(g, x, y) -> grad x.
+template <class Backward>
+Tensor unary_grad_op(const char* name, const char* node, k::UnaryOp op, const Tensor& x, double alpha, Backward backward) {
+  return scalar_op(name, node, op, x, alpha, backward);
+}
+Tensor fused(k::BinaryOp op, const Tensor& g, const Tensor& saved, double alpha = 0) {
+  Tensor out = Tensor::empty(g.shape(), g.options());
+  detail::run_binary(op, g, saved.expand(g.shape()), out, alpha);
+  return out;
+}
+using GXY = const Tensor&;
+}  // namespace
+
+Tensor neg(const Tensor& x) {
+  return unary_grad_op("neg", "NegBackward", k::UnaryOp::Neg, x, 0, [](GXY g, GXY, GXY) { return neg(g); });
+}
+Tensor exp(const Tensor& x) {
+  return unary_grad_op("exp", "ExpBackward", k::UnaryOp::Exp, x, 0, [](GXY g, GXY, GXY y) { return mul(g, y); });
+}
+Tensor log(const Tensor& x) {
+  return unary_grad_op("log", "LogBackward", k::UnaryOp::Log, x, 0, [](GXY g, GXY in, GXY) { return div(g, in); });
+}
+Tensor sqrt(const Tensor& x) {
+  return unary_grad_op("sqrt", "SqrtBackward", k::UnaryOp::Sqrt, x, 0,
+                       [](GXY g, GXY, GXY y) { return div(g, y * 2.0); });
+}
+Tensor rsqrt(const Tensor& x) {
+  return unary_grad_op("rsqrt", "RsqrtBackward", k::UnaryOp::Rsqrt, x, 0,
+                       [](GXY g, GXY, GXY y) { return mul(g, pow(y, 3.0)) * -0.5; });
+}
+Tensor abs(const Tensor& x) {
+  return unary_grad_op("abs", "AbsBackward", k::UnaryOp::Abs, x, 0, [](GXY g, GXY in, GXY) { return mul(g, sign(in)); });
+}
+Tensor tanh(const Tensor& x) {
+  return unary_grad_op("tanh", "TanhBackward", k::UnaryOp::Tanh, x, 0,
+                       [](GXY g, GXY, GXY y) { return fused(k::BinaryOp::TanhBackward, g, y); });
+}
+Tensor sigmoid(const Tensor& x) {
+  return unary_grad_op("sigmoid", "SigmoidBackward", k::UnaryOp::Sigmoid, x, 0,
+                       [](GXY g, GXY, GXY y) { return fused(k::BinaryOp::SigmoidBackward, g, y); });
+}
+Tensor relu(const Tensor& x) {
+  return unary_grad_op("relu", "ReluBackward", k::UnaryOp::Relu, x, 0,
+                       [](GXY g, GXY in, GXY) { return fused(k::BinaryOp::ReluBackward, g, in); });
+}
+Tensor leaky_relu(const Tensor& x, double slope) {
+  return unary_grad_op("leaky_relu", "LeakyReluBackward", k::UnaryOp::LeakyRelu, x, slope,
+                       [slope](GXY g, GXY in, GXY) { return fused(k::BinaryOp::LeakyReluBackward, g, in, slope); });
+}
+Tensor sin(const Tensor& x) {
+  return unary_grad_op("sin", "SinBackward", k::UnaryOp::Sin, x, 0, [](GXY g, GXY in, GXY) { return mul(g, cos(in)); });
+}
+Tensor cos(const Tensor& x) {
+  return unary_grad_op("cos", "CosBackward", k::UnaryOp::Cos, x, 0,
+                       [](GXY g, GXY in, GXY) { return neg(mul(g, sin(in))); });
+}
+Tensor square(const Tensor& x) {
+  return unary_grad_op("square", "SquareBackward", k::UnaryOp::Square, x, 0,
+                       [](GXY g, GXY in, GXY) { return mul(g, in) * 2.0; });
+}
+Tensor reciprocal(const Tensor& x) {
+  return unary_grad_op("reciprocal", "ReciprocalBackward", k::UnaryOp::Reciprocal, x, 0,
+                       [](GXY g, GXY, GXY y) { return neg(mul(g, mul(y, y))); });
+}
+Tensor sign(const Tensor& x) {
+  return unary_grad_op("sign", "SignBackward", k::UnaryOp::Sign, x, 0,
+                       [](GXY g, GXY, GXY) { return Tensor::zeros(g.shape(), g.options()); });
+}
+Tensor pow(const Tensor& x, double e) {
+  return unary_grad_op("pow", "PowBackward", k::UnaryOp::PowScalar, x, e, [e](GXY g, GXY in, GXY) {
+    if (e == 0) return Tensor::zeros(g.shape(), g.options());
+    return mul(g, pow(in, e - 1)) * e;
+  });
+}
+Tensor clamp_min(const Tensor& x, double lo) {
+  return unary_grad_op("clamp_min", "ClampMinBackward", k::UnaryOp::ClampMin, x, lo,
+                       [lo](GXY g, GXY in, GXY) { return fused(k::BinaryOp::MaskGe, g, in, lo); });
+}
+Tensor clamp_max(const Tensor& x, double hi) {
+  return unary_grad_op("clamp_max", "ClampMaxBackward", k::UnaryOp::ClampMax, x, hi,
+                       [hi](GXY g, GXY in, GXY) { return fused(k::BinaryOp::MaskLe, g, in, hi); });
+}
 Tensor clamp(const Tensor& x, double lo, double hi) {
   STRIDER_CHECK(lo <= hi, ValueError, "clamp: lower bound " << lo << " is above upper bound " << hi);
   return clamp_max(clamp_min(x, lo), hi);
@@ -159,17 +335,69 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 
 // ---- reductions --------------------------------------------------------------------------------
 
+namespace {
+// The gradient of a reduction's output, shaped back to its input: unsqueeze the reduced dims
+// (when keepdim was false), then broadcast.
+Tensor expand_reduced(const Tensor& g, const Shape& in_shape, const std::vector<std::int64_t>& dims, bool keepdim) {
+  Tensor r = g;
+  if (!keepdim && !in_shape.empty()) {
+    Shape kept = in_shape;
+    const int nd = static_cast<int>(in_shape.size());
+    if (dims.empty()) {
+      std::fill(kept.begin(), kept.end(), 1);
+    } else {
+      for (auto d : dims) kept[static_cast<size_t>(wrap_dim(d, nd))] = 1;
+    }
+    r = r.reshape(kept);
+  }
+  return r.expand(in_shape);
+}
+
+double reduced_count(const Shape& in_shape, const std::vector<std::int64_t>& dims) {
+  double n = 1;
+  if (dims.empty()) {
+    for (auto s : in_shape) n *= static_cast<double>(s);
+  } else {
+    for (auto d : dims) n *= static_cast<double>(in_shape[static_cast<size_t>(wrap_dim(d, static_cast<int>(in_shape.size())))]);
+  }
+  return n;
+}
+
+Tensor extremum(const char* name, const char* node, k::ReduceOp op, const Tensor& x, const std::vector<std::int64_t>& dims,
+                bool keepdim) {
+  Tensor out = reduce(name, op, x, dims, keepdim, false);
+  if (needs_grad({x}))
+    record(out, node, {x}, [x = x.detach(), y = out.detach(), dims, keepdim](const Tensor& g) -> Grads {
+      // Evenly among the elements equal to the extremum, as PyTorch's amax/amin.
+      const Tensor mask = binary_op("eq", k::BinaryOp::Eq, x, expand_reduced(y, x.shape(), dims, keepdim));
+      const Tensor count = expand_reduced(reduce("sum", k::ReduceOp::Sum, mask, dims, keepdim, false), x.shape(), dims, keepdim);
+      return {div(mul(expand_reduced(g, x.shape(), dims, keepdim), mask), count)};
+    });
+  return out;
+}
+}  // namespace
+
 Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
-  return reduce("sum", k::ReduceOp::Sum, x, dims, keepdim, false);
+  Tensor out = reduce("sum", k::ReduceOp::Sum, x, dims, keepdim, false);
+  if (needs_grad({x}))
+    record(out, "SumBackward", {x}, [shape = x.shape(), dims, keepdim](const Tensor& g) -> Grads {
+      return {expand_reduced(g, shape, dims, keepdim)};
+    });
+  return out;
 }
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
-  return reduce("mean", k::ReduceOp::Sum, x, dims, keepdim, true);
+  Tensor out = reduce("mean", k::ReduceOp::Sum, x, dims, keepdim, true);
+  if (needs_grad({x}))
+    record(out, "MeanBackward", {x}, [shape = x.shape(), dims, keepdim](const Tensor& g) -> Grads {
+      return {expand_reduced(g, shape, dims, keepdim) * (1.0 / reduced_count(shape, dims))};
+    });
+  return out;
 }
 Tensor amax(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
-  return reduce("max", k::ReduceOp::Max, x, dims, keepdim, false);
+  return extremum("max", "AmaxBackward", k::ReduceOp::Max, x, dims, keepdim);
 }
 Tensor amin(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
-  return reduce("min", k::ReduceOp::Min, x, dims, keepdim, false);
+  return extremum("min", "AminBackward", k::ReduceOp::Min, x, dims, keepdim);
 }
 
 // ---- matmul ------------------------------------------------------------------------------------
@@ -196,7 +424,7 @@ bool as_gemm_operand(std::int64_t rows, std::int64_t cols, std::int64_t rs, std:
 
 }  // namespace
 
-Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in) {
   check_same_device_dtype("matmul", a_in, b_in);
   STRIDER_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, ShapeError,
                 "matmul: both operands need at least 1 dim, got shapes " << shape_str(a_in.shape()) << " and "
@@ -247,6 +475,22 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   }
   if (a_vec) out = out.squeeze(-2);
   if (b_vec) out = out.squeeze(-1);
+  return out;
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  Tensor out = matmul_impl(a, b);
+  if (needs_grad({a, b}))
+    record(out, "MatmulBackward", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g_in) -> Grads {
+      // Work with matrices: vectors become (1, K) / (K, 1), and g gets the dims they lost.
+      const Tensor A = a.dim() == 1 ? a.unsqueeze(0) : a, B = b.dim() == 1 ? b.unsqueeze(-1) : b;
+      Tensor g = g_in;
+      if (a.dim() == 1) g = g.unsqueeze(g.dim() == 0 || b.dim() == 1 ? 0 : -2);
+      if (b.dim() == 1) g = g.unsqueeze(-1);
+      const Tensor ga = sum_to(matmul_impl(g, B.transpose(-1, -2)), A.shape()).reshape(a.shape());
+      const Tensor gb = sum_to(matmul_impl(A.transpose(-1, -2), g), B.shape()).reshape(b.shape());
+      return {ga, gb};
+    });
   return out;
 }
 

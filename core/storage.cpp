@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <strider/config.hpp>
+#include <strider/core/cuda.hpp>
 #include <strider/core/error.hpp>
 
 namespace strider {
@@ -80,6 +81,20 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 }
 
 #if !STRIDER_HAS_CUDA
+namespace cuda {
+MemoryStats memory_stats(int device) {
+  STRIDER_THROW(DeviceError, "memory_stats(cuda:" << device << "): " << cuda_unavailable_reason());
+}
+void reset_peak_memory_stats(int device) {
+  STRIDER_THROW(DeviceError, "reset_peak_memory_stats(cuda:" << device << "): " << cuda_unavailable_reason());
+}
+void empty_cache() {}
+void synchronize(int device) {
+  STRIDER_THROW(DeviceError, "synchronize(cuda:" << device << "): " << cuda_unavailable_reason());
+}
+std::size_t allocation_size_class(std::size_t nbytes) { return nbytes; }
+}  // namespace cuda
+
 bool cuda_is_available() { return false; }
 int cuda_device_count() { return 0; }
 std::string cuda_unavailable_reason() {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <numeric>
 
+#include <strider/core/autograd.hpp>
 #include <strider/core/detail/dispatch.hpp>
 #include <strider/core/ops.hpp>
 
@@ -27,6 +28,16 @@ Tensor make_tensor(StoragePtr storage, Shape shape, Shape strides, std::int64_t 
 // A view of t's storage with new geometry (autograd is not carried over; ops record it).
 Tensor make_view(const Tensor& t, Shape shape, Shape strides, std::int64_t offset) {
   return make_tensor(t.storage(), std::move(shape), std::move(strides), offset, t.dtype());
+}
+
+using Grads = std::vector<Tensor>;
+
+// Records `out` as a differentiable function of `in` with a gradient that depends only on g.
+template <class F>
+Tensor recorded(Tensor out, const Tensor& in, const char* name, F&& backward) {
+  if (needs_grad({in}))
+    record(out, name, {in}, [backward = std::forward<F>(backward)](const Tensor& g) -> Grads { return {backward(g)}; });
+  return out;
 }
 
 }  // namespace
@@ -191,7 +202,7 @@ Shape infer_shape(const Shape& requested, std::int64_t numel, const Shape& from)
 bool view_strides(const Shape& shape, const Shape& strides, const Shape& new_shape, Shape& out) {
   out.assign(new_shape.size(), 0);
   const std::int64_t numel = checked_numel(shape);
-  if (numel == 0) {
+  if (numel == 0 || shape.empty()) {  // empty, or 0-dim: any shape of that many elements
     out = contiguous_strides(new_shape);
     return true;
   }
@@ -227,13 +238,16 @@ Tensor Tensor::view(const Shape& new_shape) const {
                 "view " << shape_str(shape()) << " (strides " << shape_str(strides()) << ") as " << shape_str(s)
                         << ": the strides are not compatible with a view; use reshape() (which copies) or "
                            "call contiguous() first");
-  return make_view(*this, s, st, offset());
+  return recorded(make_view(*this, s, st, offset()), *this, "ViewBackward",
+                  [in = shape()](const Tensor& g) { return g.reshape(in); });
 }
 
 Tensor Tensor::reshape(const Shape& new_shape) const {
   const Shape s = infer_shape(new_shape, numel(), shape());
   Shape st;
-  if (view_strides(shape(), strides(), s, st)) return make_view(*this, s, st, offset());
+  if (view_strides(shape(), strides(), s, st))
+    return recorded(make_view(*this, s, st, offset()), *this, "ViewBackward",
+                    [in = shape()](const Tensor& g) { return g.reshape(in); });
   return contiguous().view(s);
 }
 
@@ -253,7 +267,10 @@ Tensor Tensor::permute(const std::vector<std::int64_t>& dims) const {
     s[static_cast<size_t>(i)] = shape()[static_cast<size_t>(d)];
     st[static_cast<size_t>(i)] = strides()[static_cast<size_t>(d)];
   }
-  return make_view(*this, s, st, offset());
+  std::vector<std::int64_t> inverse(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) inverse[static_cast<size_t>(wrap_dim(dims[static_cast<size_t>(i)], n))] = i;
+  return recorded(make_view(*this, s, st, offset()), *this, "PermuteBackward",
+                  [inverse](const Tensor& g) { return g.permute(inverse); });
 }
 
 Tensor Tensor::transpose(std::int64_t d0, std::int64_t d1) const {
@@ -283,7 +300,12 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
   Shape s = shape(), st = strides();
   s[static_cast<size_t>(dd)] = (end - start + step - 1) / step;
   st[static_cast<size_t>(dd)] *= step;
-  return make_view(*this, s, st, offset() + start * strides()[static_cast<size_t>(dd)]);
+  return recorded(make_view(*this, s, st, offset() + start * strides()[static_cast<size_t>(dd)]), *this, "SliceBackward",
+                  [in = shape(), dd, start, end, step](const Tensor& g) {
+                    Tensor z = Tensor::zeros(in, g.options());
+                    z.slice(dd, start, end, step).copy_(g);
+                    return z;
+                  });
 }
 
 Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) const {
@@ -296,7 +318,12 @@ Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) c
                               << n << " (shape " << shape_str(shape()) << "): need 0 <= start and start + length <= " << n);
   Shape s = shape();
   s[static_cast<size_t>(dd)] = length;
-  return make_view(*this, s, strides(), offset() + start * strides()[static_cast<size_t>(dd)]);
+  return recorded(make_view(*this, s, strides(), offset() + start * strides()[static_cast<size_t>(dd)]), *this,
+                  "NarrowBackward", [in = shape(), dd, start, length](const Tensor& g) {
+                    Tensor z = Tensor::zeros(in, g.options());
+                    z.narrow(dd, start, length).copy_(g);
+                    return z;
+                  });
 }
 
 Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
@@ -311,7 +338,11 @@ Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
   const std::int64_t off = offset() + index * st[static_cast<size_t>(dd)];
   s.erase(s.begin() + dd);
   st.erase(st.begin() + dd);
-  return make_view(*this, s, st, off);
+  return recorded(make_view(*this, s, st, off), *this, "SelectBackward", [in = shape(), dd, index](const Tensor& g) {
+    Tensor z = Tensor::zeros(in, g.options());
+    z.select(dd, index).copy_(g);
+    return z;
+  });
 }
 
 Tensor Tensor::squeeze() const {
@@ -321,7 +352,8 @@ Tensor Tensor::squeeze() const {
     s.push_back(shape()[static_cast<size_t>(i)]);
     st.push_back(strides()[static_cast<size_t>(i)]);
   }
-  return make_view(*this, s, st, offset());
+  return recorded(make_view(*this, s, st, offset()), *this, "SqueezeBackward",
+                  [in = shape()](const Tensor& g) { return g.reshape(in); });
 }
 
 Tensor Tensor::squeeze(std::int64_t d) const {
@@ -331,7 +363,8 @@ Tensor Tensor::squeeze(std::int64_t d) const {
   Shape s = shape(), st = strides();
   s.erase(s.begin() + dd);
   st.erase(st.begin() + dd);
-  return make_view(*this, s, st, offset());
+  return recorded(make_view(*this, s, st, offset()), *this, "SqueezeBackward",
+                  [in = shape()](const Tensor& g) { return g.reshape(in); });
 }
 
 Tensor Tensor::unsqueeze(std::int64_t d) const {
@@ -341,7 +374,8 @@ Tensor Tensor::unsqueeze(std::int64_t d) const {
   const std::int64_t new_stride = dd < dim() ? st[static_cast<size_t>(dd)] * s[static_cast<size_t>(dd)] : 1;
   s.insert(s.begin() + dd, 1);
   st.insert(st.begin() + dd, new_stride);
-  return make_view(*this, s, st, offset());
+  return recorded(make_view(*this, s, st, offset()), *this, "UnsqueezeBackward",
+                  [in = shape()](const Tensor& g) { return g.reshape(in); });
 }
 
 Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
@@ -383,7 +417,8 @@ Tensor Tensor::expand(const Shape& target) const {
     }
   }
   checked_numel(s);
-  return make_view(*this, s, st, offset());
+  return recorded(make_view(*this, s, st, offset()), *this, "ExpandBackward",
+                  [in = shape()](const Tensor& g) { return sum_to(g, in); });
 }
 
 Tensor Tensor::as_strided(const Shape& s, const Shape& st, std::int64_t off) const {
@@ -399,6 +434,8 @@ Tensor Tensor::as_strided(const Shape& s, const Shape& st, std::int64_t off) con
   STRIDER_CHECK(off >= 0 && (n == 0 || last < capacity), IndexError,
                 "as_strided: shape " << shape_str(s) << " strides " << shape_str(st) << " offset " << off
                                      << " reaches element " << last << " of a storage of " << capacity << " elements");
+  STRIDER_CHECK(!needs_grad({*this}), AutogradError,
+                "as_strided is not differentiable in strider: call it on detach(), or use view/narrow/expand");
   return make_view(*this, s, st, off);
 }
 
@@ -412,14 +449,17 @@ Tensor Tensor::contiguous() const {
 Tensor Tensor::clone() const {
   Tensor out = empty(shape(), options());
   detail::run_copy(*this, out);
-  return out;
+  return recorded(out, *this, "CloneBackward", [](const Tensor& g) { return g; });
 }
 
 Tensor Tensor::to(Device d, DType t) const {
   if (d == device() && t == dtype()) return *this;
   Tensor out = empty(shape(), TensorOptions(t).device(d));
-  out.copy_(*this);
-  return out;
+  {
+    NoGradGuard no_grad;
+    out.copy_(*this);
+  }
+  return recorded(out, *this, "ToBackward", [d0 = device(), t0 = dtype()](const Tensor& g) { return g.to(d0, t0); });
 }
 Tensor Tensor::to(Device d) const { return to(d, dtype()); }
 Tensor Tensor::to(DType t) const { return to(device(), t); }
@@ -427,6 +467,9 @@ Tensor Tensor::to(DType t) const { return to(device(), t); }
 Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_");
   src.check_defined("copy_ (source)");
+  STRIDER_CHECK(!grad_enabled() || (!requires_grad() && !src.requires_grad()), AutogradError,
+                "copy_ with a tensor that requires grad: in-place copies are not recorded by autograd; use clone() "
+                "or to(), or copy under a NoGradGuard");
   const Shape b = broadcast_shapes(shape(), src.shape());
   STRIDER_CHECK(b == shape(), ShapeError,
                 "copy_: source of shape " << shape_str(src.shape()) << " does not broadcast to the destination shape "
@@ -451,6 +494,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::fill_(double value) {
   check_defined("fill_");
+  STRIDER_CHECK(!grad_enabled() || !requires_grad(), AutogradError,
+                "fill_ on a tensor that requires grad: in-place changes are not recorded by autograd; fill under a "
+                "NoGradGuard (e.g. when initialising parameters)");
   detail::run_fill(*this, value);
   return *this;
 }

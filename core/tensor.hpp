@@ -146,6 +146,24 @@ class Tensor {
 
   std::string str() const;  // PyTorch-style printing
 
+  // ---- autograd (core/autograd.hpp) -----------------------------------------------------------
+  bool requires_grad() const;
+  // Marks a leaf tensor as a parameter/input whose gradient backward() computes.
+  Tensor& requires_grad_(bool on = true);
+  bool is_leaf() const;  // no grad_fn: created by the user, not by a recorded op
+  std::shared_ptr<class Node> grad_fn() const;
+  Tensor grad() const;  // undefined until a backward() reaches this tensor
+  void set_grad(const Tensor& grad);
+  // Undefined grad (set_to_none) or zeros in place.
+  void zero_grad(bool set_to_none = true);
+  // Keeps the gradient of a non-leaf tensor in grad() during the next backward().
+  void retain_grad();
+  // Backpropagates from this tensor: `grad` (same shape) defaults to 1 for a one-element tensor.
+  void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
+  // Same data, no history: never requires grad.
+  Tensor detach() const;
+  AutogradMeta& autograd_meta() const;  // created on first use
+
   // Throws ValueError when undefined, naming `what` (e.g. "sum").
   void check_defined(const char* what) const;
 

@@ -47,7 +47,17 @@ enum class UnaryOp : std::uint8_t {
   LeakyRelu,   // x > 0 ? x : alpha * x
 };
 
-enum class BinaryOp : std::uint8_t { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
+enum class BinaryOp : std::uint8_t {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum,
+  Eq, Gt,  // 1 where a == b / a > b, else 0
+  // Fused backward ops: a is the upstream gradient g, b the saved input x or output y.
+  ReluBackward,       // x > 0 ? g : 0
+  LeakyReluBackward,  // x > 0 ? g : alpha * g
+  TanhBackward,       // g * (1 - y^2)
+  SigmoidBackward,    // g * y * (1 - y)
+  MaskGe,             // x >= alpha ? g : 0   (clamp_min)
+  MaskLe,             // x <= alpha ? g : 0   (clamp_max)
+};
 
 enum class ReduceOp : std::uint8_t { Sum, Max, Min };
 
@@ -84,7 +94,7 @@ STRIDER_HD T apply_unary(UnaryOp op, T x, T alpha) {
 }
 
 template <class T>
-STRIDER_HD T apply_binary(BinaryOp op, T a, T b) {
+STRIDER_HD T apply_binary(BinaryOp op, T a, T b, T alpha = T(0)) {
   using std::pow;
   switch (op) {
     case BinaryOp::Add: return a + b;
@@ -95,6 +105,14 @@ STRIDER_HD T apply_binary(BinaryOp op, T a, T b) {
     // NaN-propagating, as PyTorch's maximum/minimum.
     case BinaryOp::Maximum: return (a != a || a > b) ? a : b;
     case BinaryOp::Minimum: return (a != a || a < b) ? a : b;
+    case BinaryOp::Eq: return a == b ? T(1) : T(0);
+    case BinaryOp::Gt: return a > b ? T(1) : T(0);
+    case BinaryOp::ReluBackward: return b > T(0) ? a : T(0);
+    case BinaryOp::LeakyReluBackward: return b > T(0) ? a : alpha * a;
+    case BinaryOp::TanhBackward: return a * (T(1) - b * b);
+    case BinaryOp::SigmoidBackward: return a * b * (T(1) - b);
+    case BinaryOp::MaskGe: return b >= alpha ? a : T(0);
+    case BinaryOp::MaskLe: return b <= alpha ? a : T(0);
   }
   return a;
 }
@@ -102,8 +120,8 @@ STRIDER_HD T apply_binary(BinaryOp op, T a, T b) {
 namespace cpu {
 // out[g] = op(in[g]); operand 0 = out, 1 = in.
 template <class T> void unary(UnaryOp op, T alpha, const StridedGeom& g, const T* in, T* out);
-// out[g] = op(a[g], b[g]); operands 0 = out, 1 = a, 2 = b.
-template <class T> void binary(BinaryOp op, const StridedGeom& g, const T* a, const T* b, T* out);
+// out[g] = op(a[g], b[g]; alpha); operands 0 = out, 1 = a, 2 = b.
+template <class T> void binary(BinaryOp op, T alpha, const StridedGeom& g, const T* a, const T* b, T* out);
 // out[g] = Tout(in[g]); operands 0 = out, 1 = in.
 template <class Tin, class Tout> void copy_cast(const StridedGeom& g, const Tin* in, Tout* out);
 // out[g] = value; operand 0 = out.

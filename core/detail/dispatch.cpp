@@ -56,16 +56,16 @@ void run_unary(k::UnaryOp op, double alpha, const Tensor& in, const Tensor& out)
   });
 }
 
-void run_binary(k::BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+void run_binary(k::BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, double alpha) {
   const auto g = make_geom(out.shape(), {&out.strides(), &a.strides(), &b.strides()});
   if (g.numel == 0) return;
   visit_dtype(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if (out.device().is_cpu()) {
-      k::cpu::binary<T>(op, g, ptr<T>(a), ptr<T>(b), ptr<T>(out));
+      k::cpu::binary<T>(op, static_cast<T>(alpha), g, ptr<T>(a), ptr<T>(b), ptr<T>(out));
     } else {
 #if STRIDER_HAS_CUDA
-      k::cuda::binary<T>(op, g, ptr<T>(a), ptr<T>(b), ptr<T>(out));
+      k::cuda::binary<T>(op, static_cast<T>(alpha), g, ptr<T>(a), ptr<T>(b), ptr<T>(out));
 #endif
     }
   });

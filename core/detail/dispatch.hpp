@@ -14,7 +14,7 @@ kernels::StridedGeom make_geom(const Shape& shape, const std::vector<const Shape
 // out = op(in); `in` already expanded to out's shape, same device and dtype.
 void run_unary(kernels::UnaryOp op, double alpha, const Tensor& in, const Tensor& out);
 // out = op(a, b); a and b already expanded to out's shape.
-void run_binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
+void run_binary(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out, double alpha = 0);
 // out = src converted to out's dtype; same device, src expanded to out's shape.
 void run_copy(const Tensor& src, const Tensor& out);
 void run_fill(const Tensor& out, double value);

@@ -62,7 +62,9 @@ void dispatch_binary(BinaryOp op, F&& f) {
   switch (op) {
 #define STRIDER_CASE(name) case BinaryOp::name: f(std::integral_constant<BinaryOp, BinaryOp::name>{}); return;
     STRIDER_CASE(Add) STRIDER_CASE(Sub) STRIDER_CASE(Mul) STRIDER_CASE(Div) STRIDER_CASE(Pow)
-    STRIDER_CASE(Maximum) STRIDER_CASE(Minimum)
+    STRIDER_CASE(Maximum) STRIDER_CASE(Minimum) STRIDER_CASE(Eq) STRIDER_CASE(Gt)
+    STRIDER_CASE(ReluBackward) STRIDER_CASE(LeakyReluBackward) STRIDER_CASE(TanhBackward)
+    STRIDER_CASE(SigmoidBackward) STRIDER_CASE(MaskGe) STRIDER_CASE(MaskLe)
 #undef STRIDER_CASE
   }
   STRIDER_THROW(ValueError, "unknown binary op " << static_cast<int>(op));
@@ -87,7 +89,7 @@ void unary(UnaryOp op, T alpha, const StridedGeom& g, const T* in, T* out) {
 }
 
 template <class T>
-void binary(BinaryOp op, const StridedGeom& g, const T* a, const T* b, T* out) {
+void binary(BinaryOp op, T alpha, const StridedGeom& g, const T* a, const T* b, T* out) {
   dispatch_binary(op, [&](auto opc) {
     for_each_row<3>(g, [&](std::int64_t n, std::int64_t o0, std::int64_t o1, std::int64_t o2,
                            std::int64_t s0, std::int64_t s1, std::int64_t s2) {
@@ -95,12 +97,12 @@ void binary(BinaryOp op, const StridedGeom& g, const T* a, const T* b, T* out) {
       const T* x1 = a + o1;
       const T* x2 = b + o2;
       if (s0 == 1 && s1 == 1 && s2 == 1) {
-        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], x2[i]);
+        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], x2[i], alpha);
       } else if (s0 == 1 && s1 == 1 && s2 == 0) {
         const T v = *x2;
-        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], v);
+        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], v, alpha);
       } else {
-        for (std::int64_t i = 0; i < n; ++i) y[i * s0] = apply_binary<T>(opc.value, x1[i * s1], x2[i * s2]);
+        for (std::int64_t i = 0; i < n; ++i) y[i * s0] = apply_binary<T>(opc.value, x1[i * s1], x2[i * s2], alpha);
       }
     });
   });
@@ -177,7 +179,7 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 
 #define STRIDER_INSTANTIATE(T)                                                                     \
   template void unary<T>(UnaryOp, T, const StridedGeom&, const T*, T*);                            \
-  template void binary<T>(BinaryOp, const StridedGeom&, const T*, const T*, T*);                   \
+  template void binary<T>(BinaryOp, T, const StridedGeom&, const T*, const T*, T*);                   \
   template void fill<T>(const StridedGeom&, T, T*);                                                \
   template void fill_uniform<T>(T*, std::int64_t, std::uint64_t, std::uint64_t, double, double);   \
   template void fill_normal<T>(T*, std::int64_t, std::uint64_t, std::uint64_t, double, double);    \

@@ -10,7 +10,7 @@
 namespace strider::kernels::cuda {
 
 template <class T> void unary(UnaryOp op, T alpha, const StridedGeom& g, const T* in, T* out);
-template <class T> void binary(BinaryOp op, const StridedGeom& g, const T* a, const T* b, T* out);
+template <class T> void binary(BinaryOp op, T alpha, const StridedGeom& g, const T* a, const T* b, T* out);
 template <class Tin, class Tout> void copy_cast(const StridedGeom& g, const Tin* in, Tout* out);
 template <class T> void fill(const StridedGeom& g, T value, T* out);
 template <class T> void fill_uniform(T* out, std::int64_t n, std::uint64_t seed, std::uint64_t offset, double lo, double hi);

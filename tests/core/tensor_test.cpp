@@ -91,6 +91,8 @@ TEST_P(TensorTest, ViewsShareStorageAndHaveTheRightStrides) {
 TEST_P(TensorTest, ViewVersusReshape) {
   const auto x = iota({4, 6});
   EXPECT_EQ(x.view({2, -1, 3}).shape(), (Shape{2, 4, 3}));
+  EXPECT_EQ(Tensor::scalar(2, dev()).view({1, 1}).shape(), (Shape{1, 1}));
+  EXPECT_EQ(Tensor::ones({1, 1}, dev()).view({}).dim(), 0);
   EXPECT_EQ(x.view({2, 2, 6}).storage().get(), x.storage().get());
   const auto t = x.t();  // (6, 4), not contiguous
   STRIDER_EXPECT_THROW_MSG(t.view({24}), ShapeError, "not compatible with a view", "reshape()");
