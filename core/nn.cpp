@@ -9,9 +9,6 @@
 #include <strider/kernels/conv2d.hpp>
 #include <strider/kernels/loss.hpp>
 #include <strider/kernels/optim.hpp>
-#if STRIDER_HAS_CUDNN
-#include <strider/kernels/cudnn/conv2d_cudnn.hpp>
-#endif
 
 namespace strider {
 
