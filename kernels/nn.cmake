@@ -1,0 +1,12 @@
+# The kernels a DCGAN needs besides convolution and GEMM: batch norm, losses, optimizer steps.
+# Included from kernels/CMakeLists.txt (paths relative to kernels/).
+target_sources(strider PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/batchnorm.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/loss.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cpu/optim.cpp)
+if(STRIDER_HAS_CUDA)
+  strider_add_cuda_sources(strider
+    ${CMAKE_CURRENT_LIST_DIR}/cuda/batchnorm.cu
+    ${CMAKE_CURRENT_LIST_DIR}/cuda/loss.cu
+    ${CMAKE_CURRENT_LIST_DIR}/cuda/optim.cu)
+endif()
