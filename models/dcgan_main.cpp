@@ -23,7 +23,7 @@ namespace {
 using namespace strider;
 
 void add_model_options(CLI::App* app, models::DcganConfig& m) {
-  app->add_option("--image-size,--imageSize", m.image_size, "height/width of the images (recipe: 28, 32, 64, 128, ...)")
+  app->add_option("--image-size,--imageSize", m.image_size, "height/width of the images (recipe: 28, 32, 64, 128, ...; 0 for train: the dataset's own size)")
       ->capture_default_str();
   app->add_option("--nc", m.nc, "image channels (0: take them from the dataset)")->capture_default_str();
   app->add_option("--nz", m.nz, "size of the latent vector z")->capture_default_str();
@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
 
   models::TrainConfig tc;
   tc.model.nc = 0;
+  tc.model.image_size = 0;
   auto* train = app.add_subcommand("train", "train a DCGAN (pictures and checkpoints go to --outf)");
   train->add_option("--dataset", tc.dataset, "fashion-mnist | mnist | cifar10 | folder")->capture_default_str();
   train->add_option("--dataroot", tc.dataroot, "where the dataset lives (default for fashion-mnist: " +

@@ -147,6 +147,9 @@ Trainer::Trainer(TrainConfig config) : config_(std::move(config)), device_(Devic
   if (device_.is_cuda()) (void)device_backend(device_);  // a clear DeviceError when there is none
   set_conv_backend(parse_conv_backend(c.conv_backend));
 
+  // Image size 0: the dataset's own (28 for the MNIST family, 32 for CIFAR-10, 64 otherwise).
+  if (config_.model.image_size == 0)
+    config_.model.image_size = (c.dataset == "fashion-mnist" || c.dataset == "mnist") ? 28 : c.dataset == "cifar10" ? 32 : 64;
   // The data decides the channel count unless --nc was given.
   data_ = make_dataset(c.dataset, c.dataroot, static_cast<int>(c.model.image_size), static_cast<int>(c.model.nc));
   if (config_.model.nc == 0) config_.model.nc = data_->channels();

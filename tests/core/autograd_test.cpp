@@ -197,7 +197,9 @@ TEST(Autograd, GradientsMatchBetweenCpuAndCuda) {
   Generator g(21);
   const auto a0 = Tensor::randn({5, 7}, g), b0 = Tensor::randn({7, 3}, g), c0 = Tensor::randn({3}, g);
   auto run = [&](Device dev) {
-    auto a = a0.to(dev).requires_grad_(), b = b0.to(dev).requires_grad_(), c = c0.to(dev).requires_grad_();
+    // detach(): fresh leaves per run (on the CPU `to` returns the same tensors).
+    auto a = a0.to(dev).detach().requires_grad_(), b = b0.to(dev).detach().requires_grad_(),
+         c = c0.to(dev).detach().requires_grad_();
     auto y = (sigmoid(matmul(a, b) + c) * tanh(a.sum({1}, true))).mean();
     y.backward();
     return std::vector<std::vector<double>>{a.grad().to_vector<double>(), b.grad().to_vector<double>(),
