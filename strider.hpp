@@ -9,3 +9,4 @@
 #include <strider/core/random.hpp>
 #include <strider/core/shape.hpp>
 #include <strider/core/tensor.hpp>
+#include <strider/layers/layers.hpp>

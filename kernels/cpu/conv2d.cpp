@@ -1,0 +1,645 @@
+// cpu:: fast float32 conv2d / conv_transpose2d (kernels/conv2d.hpp): im2col / col2im + OpenBLAS
+// cblas_sgemm, threaded with OpenMP.
+//
+// Every pass is one GEMM per (group g, column tile) of the lowered convolution (Conv2dLowered:
+// xc (N, Ci, Hi, Wi) -> yc (N, Co, Ho, Wo); Kred = Ci/g R S rows of im2col; a column is one output
+// position (n, ho, wo)):
+//   forward          yc tile  (Co/g x cols)  = W_g (Co/g x Kred) . col(xc tile) (Kred x cols)
+//   backward-data    dcol     (Kred x cols)  = W_g^T . gyc tile ;  gxc += col2im(dcol)
+//   backward-weight  gW_g     (Co/g x Kred) += gyc tile (Co/g x cols) . col(xc tile)^T
+// conv_transpose2d forward is the lowered backward-data: a GEMM on the un-dilated input, then a
+// col2im scatter, so the zeros of a "dilate the input, then convolve" formulation are never
+// multiplied. A 1x1 kernel with stride 1, no padding and equal sizes needs no im2col: the image
+// is its own column matrix; a kernel window that is the whole input (one output position) makes
+// the pass a plain fully connected GEMM over the batch.
+//
+// Column tiles: a tile is either part of one image's Ho Wo columns or several whole images. Small
+// images (DCGAN's 4x4 and 1x1 layers) are thus batched into one wide GEMM instead of one skinny
+// GEMM (a GEMV at 1x1) per image; their operands are packed into / unpacked from staging buffers.
+// Tiles are sized so the im2col buffer stays below kColBufferFloats whatever the problem.
+//
+// Threads: all parallelism is ours (OpenMP); OpenBLAS is held at one thread for the duration of a
+// call, so its pool and ours never oversubscribe the cores. Two splits (Conv2dParallel):
+//   kBatch   threads take whole (g, tile) items, each with private buffers; backward-weight
+//            accumulates per-thread gW copies and sums them at the end.
+//   kWithin  items run one after another and the threads share each one: im2col, col2im, packing
+//            split over channels, the GEMM into row or column blocks. For few, large items.
+// Called from inside an OpenMP parallel region, a pass runs on the calling thread only.
+#include <strider/kernels/conv2d.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <strider/core/error.hpp>
+
+namespace strider::kernels::cpu {
+namespace {
+
+using Idx = std::int64_t;
+
+constexpr Idx kColBufferFloats = Idx{1} << 20;         // 4 MiB per im2col / staging buffer
+constexpr Idx kMinTileColumns = 64;                    // narrower GEMMs waste most of the FMA units
+constexpr Idx kMaxWeightCopiesFloats = Idx{16} << 20;  // 64 MiB of per-thread gW copies (kBatch)
+constexpr Idx kSerialFlops = Idx{1} << 21;             // below this, threads cost more than they give
+
+// Holds OpenBLAS at one thread while a pass runs (restores the previous count after).
+class BlasSingleThread {
+ public:
+  BlasSingleThread() : prev_(openblas_get_num_threads()) {
+    if (prev_ != 1) openblas_set_num_threads(1);
+  }
+  ~BlasSingleThread() {
+    if (prev_ != 1) openblas_set_num_threads(prev_);
+  }
+  BlasSingleThread(const BlasSingleThread&) = delete;
+  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
+
+ private:
+  int prev_;
+};
+
+// [begin, end) of part i of n items split into `parts` near-equal parts.
+struct Range { Idx begin, end; };
+Range split(Idx n, int parts, int i) { return {n * i / parts, n * (i + 1) / parts}; }
+
+// Images [n0, n1), columns [j0, j1) of each: one image's column range, or whole images.
+struct Tile {
+  Idx n0, n1, j0, j1;
+  Idx width() const { return j1 - j0; }
+  Idx cols() const { return (n1 - n0) * (j1 - j0); }
+  bool single() const { return n1 - n0 == 1; }
+};
+
+// Per-pass geometry shared by the helpers below.
+struct Geo {
+  Conv2dLowered l;
+  Idx Cg, Kg, Kred, HiWi, HoWo;
+  bool direct;           // 1x1, stride 1, no padding, Ho x Wo == Hi x Wi: no im2col
+  bool fully_connected;  // one output position whose window is the whole unpadded input
+  Idx tile_cols;        // columns per tile (within an image) ...
+  Idx images_per_tile;  // ... or whole images per tile (exactly one of the two is > 1 or both 1)
+
+  Geo(const Conv2dLowered& low, int threads) : l(low) {
+    Cg = l.ci_per_group();
+    Kg = l.co_per_group();
+    Kred = Cg * l.R * l.S;
+    HiWi = Idx{l.Hi} * l.Wi;
+    HoWo = Idx{l.Ho} * l.Wo;
+    direct = l.R == 1 && l.S == 1 && l.stride_h == 1 && l.stride_w == 1 && l.pad_h == 0 && l.pad_w == 0 &&
+             l.Ho == l.Hi && l.Wo == l.Wi;
+    fully_connected = l.Ho == 1 && l.Wo == 1 && l.R == l.Hi && l.S == l.Wi && l.pad_h == 0 && l.pad_w == 0;
+    // Widest tile the buffers allow; narrower when that leaves threads without items, but not
+    // below kMinTileColumns.
+    const Idx rows = std::max({Kred, Cg, Kg});
+    const Idx cap = std::max<Idx>(1, kColBufferFloats / rows);
+    const Idx all = std::max<Idx>(1, Idx{l.N} * HoWo);
+    const Idx fair = (all * l.groups + 2 * threads - 1) / (2 * threads) ;
+    const Idx want = std::min(cap, std::max(kMinTileColumns, fair));
+    if (want >= HoWo) {
+      tile_cols = HoWo;
+      images_per_tile = std::max<Idx>(1, std::min<Idx>(l.N, want / HoWo));
+    } else {
+      tile_cols = want;
+      images_per_tile = 1;
+    }
+  }
+  Idx tiles() const {
+    if (l.N == 0) return 0;
+    return tile_cols < HoWo ? l.N * ((HoWo + tile_cols - 1) / tile_cols)
+                            : (l.N + images_per_tile - 1) / images_per_tile;
+  }
+  Tile tile(Idx t) const {
+    if (tile_cols < HoWo) {
+      const Idx per_image = (HoWo + tile_cols - 1) / tile_cols, n = t / per_image, j0 = (t % per_image) * tile_cols;
+      return {n, n + 1, j0, std::min(HoWo, j0 + tile_cols)};
+    }
+    const Idx n0 = t * images_per_tile;
+    return {n0, std::min<Idx>(l.N, n0 + images_per_tile), 0, HoWo};
+  }
+  Idx max_cols() const { return tile_cols * images_per_tile; }
+  Idx items() const { return tiles() * l.groups; }
+
+  const float* xg(const float* xc, Idx n, Idx g) const { return xc + (n * l.Ci + g * Cg) * HiWi; }
+  float* xg(float* xc, Idx n, Idx g) const { return xc + (n * l.Ci + g * Cg) * HiWi; }
+  const float* yg(const float* yc, Idx n, Idx g) const { return yc + (n * l.Co + g * Kg) * HoWo; }
+  float* yg(float* yc, Idx n, Idx g) const { return yc + (n * l.Co + g * Kg) * HoWo; }
+  const float* wg(const float* w, Idx g) const { return w + g * Kg * Kred; }
+  float* wg(float* w, Idx g) const { return w + g * Kg * Kred; }
+};
+
+// Calls f(ho, wo_begin, wo_end, offset) for each output row piece of the columns [j0, j1) of one
+// image, where column j = ho Wo + wo and `offset` = j - j0 of the piece's first column.
+template <class F>
+void for_each_row_piece(const Conv2dLowered& l, Idx j0, Idx j1, F&& f) {
+  for (Idx ho = j0 / l.Wo; ho * l.Wo < j1; ++ho) {
+    const Idx a = std::max<Idx>(0, j0 - ho * l.Wo), b = std::min<Idx>(l.Wo, j1 - ho * l.Wo);
+    f(ho, a, b, ho * l.Wo + a - j0);
+  }
+}
+
+// Output columns wo in [begin, end) read an input column inside [0, Wi) for kernel column s.
+Range valid_wo(const Conv2dLowered& l, Idx s) {
+  const Idx shift = s * l.dil_w - l.pad_w;  // wi = wo sw + shift
+  const Idx lo = shift >= 0 ? 0 : (-shift + l.stride_w - 1) / l.stride_w;
+  const Idx last = l.Wi - 1 - shift;  // wo sw <= last
+  const Idx hi = last < 0 ? 0 : last / l.stride_w + 1;
+  return {std::min<Idx>(lo, l.Wo), std::clamp<Idx>(hi, 0, l.Wo)};
+}
+
+// The valid output columns and input shift of every kernel column s (computed once per call).
+struct ColumnTaps {
+  std::vector<Range> valid;  // valid_wo(l, s)
+  std::vector<Idx> shift;    // wi = wo sw + shift[s]
+  explicit ColumnTaps(const Conv2dLowered& l) : valid(static_cast<std::size_t>(l.S)), shift(valid.size()) {
+    for (Idx s = 0; s < l.S; ++s) {
+      valid[static_cast<std::size_t>(s)] = valid_wo(l, s);
+      shift[static_cast<std::size_t>(s)] = s * l.dil_w - l.pad_w;
+    }
+  }
+};
+
+// col[(c R + r) S + s][(n - n0) width + j - j0] (row stride ld) = x_n[c, ho sh - ph + r dh,
+// wo sw - pw + s dw], 0 outside the image, for the group channels c in [c0, c1) and the tile's
+// images n and columns j. x_n = x + n image_stride is image n's first group channel. Rows outer,
+// images inner: each col row is written front to back.
+void im2col(const Geo& G, const ColumnTaps& taps, const float* x, Idx image_stride, const Tile& tl, Idx c0, Idx c1,
+            float* col, Idx ld) {
+  const Conv2dLowered& l = G.l;
+  for (Idx c = c0; c < c1; ++c)
+    for (Idx r = 0; r < l.R; ++r)
+      for (Idx s = 0; s < l.S; ++s) {
+        const Range ok = taps.valid[static_cast<std::size_t>(s)];
+        const Idx shift_w = taps.shift[static_cast<std::size_t>(s)];
+        float* dst = col + ((c * l.R + r) * l.S + s) * ld;
+        for (Idx n = tl.n0; n < tl.n1; ++n) {
+          const float* x_c = x + n * image_stride + c * G.HiWi;
+          for_each_row_piece(l, tl.j0, tl.j1, [&](Idx ho, Idx a, Idx b, Idx off) {
+            float* d = dst + (n - tl.n0) * tl.width() + off - a;  // d[wo]
+            const Idx hi = ho * l.stride_h - l.pad_h + r * l.dil_h;
+            if (hi < 0 || hi >= l.Hi) {
+              std::fill(d + a, d + b, 0.0f);
+              return;
+            }
+            const float* src = x_c + hi * l.Wi + shift_w;  // src[wo sw]
+            const Idx va = std::clamp(ok.begin, a, b), vb = std::clamp(ok.end, va, b);
+            std::fill(d + a, d + va, 0.0f);
+            if (l.stride_w == 1) {
+              std::memcpy(d + va, src + va, sizeof(float) * static_cast<std::size_t>(vb - va));
+            } else {
+              for (Idx wo = va; wo < vb; ++wo) d[wo] = src[wo * l.stride_w];
+            }
+            std::fill(d + vb, d + b, 0.0f);
+          });
+        }
+      }
+}
+
+// The adjoint of im2col: x_n[c, hi, wi] += col[...] for every entry im2col would have read from
+// inside the image. Channels [c0, c1) only, so threads owning disjoint channel ranges never write
+// the same element.
+void col2im_add(const Geo& G, const ColumnTaps& taps, const float* col, Idx ld, const Tile& tl, Idx c0, Idx c1,
+                float* x, Idx image_stride) {
+  const Conv2dLowered& l = G.l;
+  for (Idx c = c0; c < c1; ++c)
+    for (Idx r = 0; r < l.R; ++r)
+      for (Idx s = 0; s < l.S; ++s) {
+        const Range ok = taps.valid[static_cast<std::size_t>(s)];
+        const Idx shift_w = taps.shift[static_cast<std::size_t>(s)];
+        const float* src = col + ((c * l.R + r) * l.S + s) * ld;
+        for (Idx n = tl.n0; n < tl.n1; ++n) {
+          float* x_c = x + n * image_stride + c * G.HiWi;
+          for_each_row_piece(l, tl.j0, tl.j1, [&](Idx ho, Idx a, Idx b, Idx off) {
+            const Idx hi = ho * l.stride_h - l.pad_h + r * l.dil_h;
+            if (hi < 0 || hi >= l.Hi) return;
+            const float* s_row = src + (n - tl.n0) * tl.width() + off - a;  // s_row[wo]
+            float* d = x_c + hi * l.Wi + shift_w;                          // d[wo sw]
+            const Idx va = std::clamp(ok.begin, a, b), vb = std::clamp(ok.end, va, b);
+            for (Idx wo = va; wo < vb; ++wo) d[wo * l.stride_w] += s_row[wo];
+          });
+        }
+      }
+}
+
+// Staging for multi-image tiles: rows [r0, r1) of the (rows x tile.cols()) matrix `m` hold
+// channel r of images [n0, n1), each image's HW-long plane side by side. `image_stride` is the
+// distance between images in the NCHW buffer, whose plane of channel r is at base + r HW.
+void pack(const float* base, Idx image_stride, Idx HW, const Tile& t, Idx r0, Idx r1, float* m) {
+  const Idx ld = t.cols();
+  for (Idx r = r0; r < r1; ++r)
+    for (Idx n = t.n0; n < t.n1; ++n)
+      std::memcpy(m + r * ld + (n - t.n0) * HW, base + n * image_stride + r * HW, sizeof(float) * static_cast<std::size_t>(HW));
+}
+// The inverse of pack (overwriting, plus bias[r] when given, or adding when accumulate).
+void unpack(const float* m, const Tile& t, Idx r0, Idx r1, Idx image_stride, Idx HW, const float* bias, bool accumulate,
+            float* base) {
+  const Idx ld = t.cols();
+  for (Idx r = r0; r < r1; ++r)
+    for (Idx n = t.n0; n < t.n1; ++n) {
+      const float* src = m + r * ld + (n - t.n0) * HW;
+      float* dst = base + n * image_stride + r * HW;
+      const float b = bias ? bias[r] : 0.0f;
+      if (accumulate) {
+        for (Idx i = 0; i < HW; ++i) dst[i] += src[i];
+      } else {
+        for (Idx i = 0; i < HW; ++i) dst[i] = src[i] + b;
+      }
+    }
+}
+
+// A block of a GEMM's M x N output for thread t of T: split the longer side.
+struct Block { Idx m0, m1, n0, n1; };
+Block gemm_block(Idx M, Idx N, int t, int T) {
+  if (N >= M) {
+    const Range r = split(N, T, t);
+    return {0, M, r.begin, r.end};
+  }
+  const Range r = split(M, T, t);
+  return {r.begin, r.end, 0, N};
+}
+
+void sgemm(bool ta, bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, const float* B, Idx ldb, float beta,
+           float* C, Idx ldc) {
+  if (M <= 0 || N <= 0) return;
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+              static_cast<int>(N), static_cast<int>(K), 1.0f, A, static_cast<int>(lda), B, static_cast<int>(ldb),
+              beta, C, static_cast<int>(ldc));
+}
+
+// One thread's buffers: im2col, two staging matrices for multi-image tiles, the column taps.
+struct Buffers {
+  std::vector<float> col, stage_a, stage_b;
+  ColumnTaps taps;
+  explicit Buffers(const Geo& G) : taps(G.l) {
+    const auto cols = static_cast<std::size_t>(G.max_cols());
+    if (!G.direct) col.resize(static_cast<std::size_t>(G.Kred) * cols);
+    if (G.images_per_tile > 1) {
+      const auto rows = static_cast<std::size_t>(std::max(G.Cg, G.Kg));
+      stage_a.resize(rows * cols);
+      stage_b.resize(rows * cols);
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// One (g, tile) step of each pass, executed by thread t of T (T == 1 in kBatch mode), with the
+// buffers shared by those T threads. `sync` is the barrier between phases (a no-op for T == 1).
+// ---------------------------------------------------------------------------------------------
+
+// yc tile = bias + W_g . col(xc tile)
+template <class Sync>
+void forward_step(const Geo& G, const float* xc, const float* w, const float* bias, float* yc, Idx g, const Tile& tl,
+                  Buffers& buf, int t, int T, Sync&& sync) {
+  const Idx cols = tl.cols();
+  const Range cr = split(G.Cg, T, t);
+  const float* B;
+  Idx ldb;
+  if (G.direct && tl.single()) {
+    B = G.xg(xc, tl.n0, g) + tl.j0;
+    ldb = G.HiWi;
+  } else if (G.direct) {
+    pack(G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, G.HiWi, tl, cr.begin, cr.end, buf.stage_a.data());
+    B = buf.stage_a.data();
+    ldb = cols;
+  } else {
+    im2col(G, buf.taps, G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, tl, cr.begin, cr.end, buf.col.data(), cols);
+    B = buf.col.data();
+    ldb = cols;
+  }
+  const float* bias_g = bias ? bias + g * G.Kg : nullptr;
+  const Block blk = gemm_block(G.Kg, cols, t, T);
+  sync();  // every block needs the whole B
+  if (tl.single()) {
+    float* y = G.yg(yc, tl.n0, g) + tl.j0;
+    if (bias_g) {
+      for (Idx k = blk.m0; k < blk.m1; ++k) std::fill(y + k * G.HoWo + blk.n0, y + k * G.HoWo + blk.n1, bias_g[k]);
+    }
+    sgemm(false, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, G.wg(w, g) + blk.m0 * G.Kred, G.Kred, B + blk.n0,
+          ldb, bias_g ? 1.0f : 0.0f, y + blk.m0 * G.HoWo + blk.n0, G.HoWo);
+  } else {
+    float* stage = buf.stage_b.data();
+    sgemm(false, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, G.wg(w, g) + blk.m0 * G.Kred, G.Kred, B + blk.n0,
+          ldb, 0.0f, stage + blk.m0 * cols + blk.n0, cols);
+    sync();
+    const Range kr = split(G.Kg, T, t);
+    unpack(stage, tl, kr.begin, kr.end, Idx{G.l.Co} * G.HoWo, G.HoWo, bias_g, false, G.yg(yc, 0, g));
+  }
+  sync();  // the buffers are reused by the next step
+}
+
+// gxc += col2im(W_g^T . gyc tile); gxc already holds bias or zero.
+template <class Sync>
+void backward_data_step(const Geo& G, const float* gyc, const float* w, float* gxc, Idx g, const Tile& tl,
+                        Buffers& buf, int t, int T, Sync&& sync) {
+  const Idx cols = tl.cols();
+  const float* B;
+  Idx ldb;
+  if (tl.single()) {
+    B = G.yg(gyc, tl.n0, g) + tl.j0;
+    ldb = G.HoWo;
+  } else {
+    const Range kr = split(G.Kg, T, t);
+    pack(G.yg(gyc, 0, g), Idx{G.l.Co} * G.HoWo, G.HoWo, tl, kr.begin, kr.end, buf.stage_a.data());
+    B = buf.stage_a.data();
+    ldb = cols;
+    sync();
+  }
+  const Range cr = split(G.Cg, T, t);
+  if (G.direct) {  // gx tile (Cg x cols) += W_g^T . B
+    const Block blk = gemm_block(G.Cg, cols, t, T);
+    if (tl.single()) {
+      sgemm(true, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kg, G.wg(w, g) + blk.m0, G.Kred, B + blk.n0, ldb, 1.0f,
+            G.xg(gxc, tl.n0, g) + tl.j0 + blk.m0 * G.HiWi + blk.n0, G.HiWi);
+    } else {
+      sgemm(true, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kg, G.wg(w, g) + blk.m0, G.Kred, B + blk.n0, ldb, 0.0f,
+            buf.stage_b.data() + blk.m0 * cols + blk.n0, cols);
+      sync();
+      unpack(buf.stage_b.data(), tl, cr.begin, cr.end, Idx{G.l.Ci} * G.HiWi, G.HiWi, nullptr, true, G.xg(gxc, 0, g));
+    }
+    sync();
+    return;
+  }
+  const Block blk = gemm_block(G.Kred, cols, t, T);
+  sgemm(true, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kg, G.wg(w, g) + blk.m0, G.Kred, B + blk.n0, ldb, 0.0f,
+        buf.col.data() + blk.m0 * cols + blk.n0, cols);
+  sync();
+  col2im_add(G, buf.taps, buf.col.data(), cols, tl, cr.begin, cr.end, G.xg(gxc, 0, g), Idx{G.l.Ci} * G.HiWi);
+  sync();
+}
+
+// gw_g += gyc tile . col(xc tile)^T
+template <class Sync>
+void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float* gw, Idx g, const Tile& tl,
+                          Buffers& buf, int t, int T, Sync&& sync) {
+  const Idx cols = tl.cols();
+  const Range cr = split(G.Cg, T, t);
+  const float* A;
+  const float* B;
+  Idx lda, ldb;
+  if (tl.single()) {
+    A = G.yg(gyc, tl.n0, g) + tl.j0;
+    lda = G.HoWo;
+  } else {
+    const Range kr = split(G.Kg, T, t);
+    pack(G.yg(gyc, 0, g), Idx{G.l.Co} * G.HoWo, G.HoWo, tl, kr.begin, kr.end, buf.stage_a.data());
+    A = buf.stage_a.data();
+    lda = cols;
+  }
+  if (G.direct && tl.single()) {
+    B = G.xg(xc, tl.n0, g) + tl.j0;
+    ldb = G.HiWi;
+  } else if (G.direct) {
+    pack(G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, G.HiWi, tl, cr.begin, cr.end, buf.stage_b.data());
+    B = buf.stage_b.data();
+    ldb = cols;
+  } else {
+    im2col(G, buf.taps, G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, tl, cr.begin, cr.end, buf.col.data(), cols);
+    B = buf.col.data();
+    ldb = cols;
+  }
+  sync();
+  // Threads own disjoint gW blocks: split the Kred columns (or the Kg rows when they are more).
+  const Block blk = gemm_block(G.Kg, G.Kred, t, T);
+  sgemm(false, true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, A + blk.m0 * lda, lda, B + blk.n0 * ldb, ldb, 1.0f,
+        G.wg(gw, g) + blk.m0 * G.Kred + blk.n0, G.Kred);
+  sync();
+}
+
+enum class Lowered { kForward, kBackwardData, kBackwardWeight };
+
+// ---------------------------------------------------------------------------------------------
+// Fully connected: the kernel window is the whole input and there is one output position (DCGAN's
+// first generator and last discriminator layers). Then an image's group channels, flattened, are
+// exactly its im2col column (k = (ci R + r) S + s = ci Hi Wi + hi Wi + wi), and each pass is one
+// GEMM per group over the whole batch, with no im2col, col2im or packing:
+//   forward          Y_g  (N x Kg)   = X_g (N x Kred) . W_g^T        rows of Y_g: stride Co
+//   backward-data    GX_g (N x Kred) = GY_g (N x Kg)  . W_g          rows of X_g: stride Ci Hi Wi
+//   backward-weight  GW_g (Kg x Kred) = GY_g^T . X_g
+// Threads split each group's output into blocks (no two threads write one element).
+// ---------------------------------------------------------------------------------------------
+
+void fully_connected(Lowered op, const Geo& G, const float* xc_or_gxc, const float* w, const float* gyc_or_yc,
+                     float* out, int T) {
+  const Conv2dLowered& l = G.l;
+  const Idx ldx = Idx{l.Ci} * G.HiWi, ldy = l.Co;
+#pragma omp parallel num_threads(T)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    for (Idx g = 0; g < l.groups; ++g) {
+      if (op == Lowered::kForward) {  // out = yc (bias prefilled), xc_or_gxc = xc
+        const Block b = gemm_block(l.N, G.Kg, t, nt);
+        sgemm(false, true, b.m1 - b.m0, b.n1 - b.n0, G.Kred, xc_or_gxc + b.m0 * ldx + g * G.Kred, ldx,
+              G.wg(w, g) + b.n0 * G.Kred, G.Kred, 1.0f, out + b.m0 * ldy + g * G.Kg + b.n0, ldy);
+      } else if (op == Lowered::kBackwardData) {  // out = gxc (bias prefilled), gyc_or_yc = gyc
+        const Block b = gemm_block(l.N, G.Kred, t, nt);
+        sgemm(false, false, b.m1 - b.m0, b.n1 - b.n0, G.Kg, gyc_or_yc + b.m0 * ldy + g * G.Kg, ldy,
+              G.wg(w, g) + b.n0, G.Kred, 1.0f, out + b.m0 * ldx + g * G.Kred + b.n0, ldx);
+      } else {  // out = gw, xc_or_gxc = xc, gyc_or_yc = gyc
+        const Block b = gemm_block(G.Kg, G.Kred, t, nt);
+        sgemm(true, false, b.m1 - b.m0, b.n1 - b.n0, l.N, gyc_or_yc + g * G.Kg + b.m0, ldy,
+              xc_or_gxc + g * G.Kred + b.n0, ldx, 0.0f, G.wg(out, g) + b.m0 * G.Kred + b.n0, G.Kred);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drivers: run a step over every (g, tile) item in the chosen parallel mode.
+// ---------------------------------------------------------------------------------------------
+
+// An explicit mode always gets every thread (tests run small problems through both modes).
+int thread_count(const Conv2dProblem& p, Conv2dParallel mode) {
+  if (omp_in_parallel()) return 1;
+  if (mode == Conv2dParallel::kAuto && p.flops() < kSerialFlops) return 1;
+  return std::max(1, omp_get_max_threads());
+}
+
+bool use_batch_mode(Conv2dParallel mode, const Geo& G, Lowered op, int T) {
+  if (mode != Conv2dParallel::kAuto) return mode == Conv2dParallel::kBatch;
+  const Idx items = G.items();
+  if (items < T || (items % T != 0 && items < 4 * T)) return false;
+  return op != Lowered::kBackwardWeight || T * G.Kg * G.Kred * G.l.groups <= kMaxWeightCopiesFloats;
+}
+
+// kBatch. A thread's item is one (g, tile), or with whole_images one (g, image) and all its tiles:
+// backward-data needs that, because col2im of two tiles of one image scatters into overlapping
+// input rows. per_thread_end(tid) runs on every thread after all items are done (the loop's
+// implicit barrier separates the two).
+template <class Step, class End>
+void run_batch(const Geo& G, int T, bool whole_images, Step&& step, End&& per_thread_end) {
+  const Idx tiles = G.tiles();
+  const Idx per_item = whole_images && G.tile_cols < G.HoWo ? tiles / G.l.N : 1;  // tiles per item
+  const Idx items_per_group = tiles / per_item, items = items_per_group * G.l.groups;
+#pragma omp parallel num_threads(T)
+  {
+    Buffers buf(G);
+    const int tid = omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+    for (Idx item = 0; item < items; ++item) {
+      const Idx g = item / items_per_group, first = (item % items_per_group) * per_item;
+      for (Idx t = first; t < first + per_item; ++t) step(tid, g, G.tile(t), buf, 0, 1, [] {});
+    }
+    per_thread_end(tid);
+  }
+}
+
+// kWithin. Every thread runs every step, with the shared buffers.
+template <class Step>
+void run_within(const Geo& G, int T, Step&& step) {
+  const Idx items = G.items(), tiles = G.tiles();
+  Buffers buf(G);
+#pragma omp parallel num_threads(T)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    auto barrier = [] {
+#pragma omp barrier
+    };
+    for (Idx item = 0; item < items; ++item) step(t, item / tiles, G.tile(item % tiles), buf, t, nt, barrier);
+  }
+}
+
+void lowered_forward(const Conv2dLowered& l, const float* xc, const float* w, const float* bias, float* yc, int T,
+                     Conv2dParallel mode) {
+  const Geo G(l, T);
+  if (G.fully_connected) {
+    for (Idx i = 0; i < Idx{l.N} * l.Co; ++i) yc[i] = bias ? bias[i % l.Co] : 0.0f;
+    fully_connected(Lowered::kForward, G, xc, w, nullptr, yc, T);
+    return;
+  }
+  auto step = [&](int, Idx g, const Tile& tl, Buffers& buf, int t, int nt, auto&& sync) {
+    forward_step(G, xc, w, bias, yc, g, tl, buf, t, nt, sync);
+  };
+  if (use_batch_mode(mode, G, Lowered::kForward, T)) {
+    run_batch(G, T, false, step, [](int) {});
+  } else {
+    run_within(G, T, step);
+  }
+}
+
+void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float* w, const float* bias, float* gxc,
+                           int T, Conv2dParallel mode) {
+  const Geo G(l, T);
+  // Every element of gxc is a sum of col2im contributions (or of none): start from bias or zero.
+  const Idx planes = Idx{l.N} * l.Ci;
+#pragma omp parallel for num_threads(T) schedule(static)
+  for (Idx i = 0; i < planes; ++i) {
+    std::fill(gxc + i * G.HiWi, gxc + (i + 1) * G.HiWi, bias ? bias[i % l.Ci] : 0.0f);
+  }
+  if (G.fully_connected) {
+    fully_connected(Lowered::kBackwardData, G, nullptr, w, gyc, gxc, T);
+    return;
+  }
+  auto step = [&](int, Idx g, const Tile& tl, Buffers& buf, int t, int nt, auto&& sync) {
+    backward_data_step(G, gyc, w, gxc, g, tl, buf, t, nt, sync);
+  };
+  if (use_batch_mode(mode, G, Lowered::kBackwardData, T)) {
+    run_batch(G, T, true, step, [](int) {});
+  } else {
+    run_within(G, T, step);
+  }
+}
+
+void lowered_backward_weight(const Conv2dLowered& l, const float* xc, const float* gyc, float* gw, int T,
+                             Conv2dParallel mode) {
+  const Geo G(l, T);
+  const Idx wsize = G.Kg * G.Kred * l.groups;
+  std::fill(gw, gw + wsize, 0.0f);
+  if (G.fully_connected) {
+    if (l.N > 0) fully_connected(Lowered::kBackwardWeight, G, xc, nullptr, gyc, gw, T);
+    return;
+  }
+  if (!use_batch_mode(mode, G, Lowered::kBackwardWeight, T) || T == 1) {
+    auto step = [&](int, Idx g, const Tile& tl, Buffers& buf, int t, int nt, auto&& sync) {
+      backward_weight_step(G, xc, gyc, gw, g, tl, buf, t, nt, sync);
+    };
+    run_within(G, T, step);
+    return;
+  }
+  // kBatch: thread t accumulates into copies[t]; the copies are summed into gw at the end.
+  std::vector<float> copies(static_cast<std::size_t>(T * wsize), 0.0f);
+  auto step = [&](int tid, Idx g, const Tile& tl, Buffers& buf, int t, int nt, auto&& sync) {
+    backward_weight_step(G, xc, gyc, copies.data() + tid * wsize, g, tl, buf, t, nt, sync);
+  };
+  run_batch(G, T, false, step, [&](int tid) {
+    const Range r = split(wsize, T, tid);
+    for (int c = 0; c < T; ++c) {
+      const float* src = copies.data() + c * wsize;
+      for (Idx i = r.begin; i < r.end; ++i) gw[i] += src[i];
+    }
+  });
+}
+
+// gb[k] = sum over n, i of g[n, k, i] for an (N, K, HW) buffer; double accumulators.
+void channel_sum(const float* g, Idx N, Idx K, Idx HW, float* gb, int T) {
+#pragma omp parallel for num_threads(T) schedule(static)
+  for (Idx k = 0; k < K; ++k) {
+    double acc = 0.0;
+    for (Idx n = 0; n < N; ++n) {
+      const float* row = g + (n * K + k) * HW;
+      float part = 0.0f;
+      for (Idx i = 0; i < HW; ++i) part += row[i];
+      acc += part;
+    }
+    gb[k] = static_cast<float>(acc);
+  }
+}
+
+constexpr bool kConv = false, kTransposed = true;
+constexpr const char* kBackend = "cpu";
+
+}  // namespace
+
+void conv2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias, float* y,
+                    Conv2dParallel parallel) {
+  const Conv2dLowered l = conv2d_begin_pass(p, kConv, Conv2dPass::kForward, kBackend, {x, weight, bias, y});
+  BlasSingleThread blas;
+  lowered_forward(l, x, weight, p.has_bias ? bias : nullptr, y, thread_count(p, parallel), parallel);
+}
+
+void conv2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x,
+                          Conv2dParallel parallel) {
+  const Conv2dLowered l = conv2d_begin_pass(p, kConv, Conv2dPass::kBackwardData, kBackend, {grad_y, weight, grad_x});
+  BlasSingleThread blas;
+  lowered_backward_data(l, grad_y, weight, nullptr, grad_x, thread_count(p, parallel), parallel);
+}
+
+void conv2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y, float* grad_weight,
+                            float* grad_bias, Conv2dParallel parallel) {
+  const Conv2dLowered l =
+      conv2d_begin_pass(p, kConv, Conv2dPass::kBackwardWeight, kBackend, {x, grad_y, grad_weight, grad_bias});
+  BlasSingleThread blas;
+  const int T = thread_count(p, parallel);
+  lowered_backward_weight(l, x, grad_y, grad_weight, T, parallel);
+  if (p.has_bias) channel_sum(grad_y, p.N, p.K, p.P() * p.Q(), grad_bias, T);
+}
+
+void conv_transpose2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias,
+                              float* y, Conv2dParallel parallel) {
+  const Conv2dLowered l = conv2d_begin_pass(p, kTransposed, Conv2dPass::kForward, kBackend, {x, weight, bias, y});
+  BlasSingleThread blas;
+  lowered_backward_data(l, x, weight, p.has_bias ? bias : nullptr, y, thread_count(p, parallel), parallel);
+}
+
+void conv_transpose2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x,
+                                    Conv2dParallel parallel) {
+  const Conv2dLowered l =
+      conv2d_begin_pass(p, kTransposed, Conv2dPass::kBackwardData, kBackend, {grad_y, weight, grad_x});
+  BlasSingleThread blas;
+  lowered_forward(l, grad_y, weight, nullptr, grad_x, thread_count(p, parallel), parallel);
+}
+
+void conv_transpose2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y,
+                                      float* grad_weight, float* grad_bias, Conv2dParallel parallel) {
+  const Conv2dLowered l =
+      conv2d_begin_pass(p, kTransposed, Conv2dPass::kBackwardWeight, kBackend, {x, grad_y, grad_weight, grad_bias});
+  BlasSingleThread blas;
+  const int T = thread_count(p, parallel);
+  lowered_backward_weight(l, grad_y, x, grad_weight, T, parallel);
+  if (p.has_bias) channel_sum(grad_y, p.N, p.K, p.P() * p.Q(), grad_bias, T);
+}
+
+}  // namespace strider::kernels::cpu

@@ -1,0 +1,35 @@
+// Shared between the emulator's own .cpp files; kernel code never includes this.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <strider/kernels/emu/launch.hpp>
+#include <strider/kernels/emu/runtime.hpp>
+
+namespace strider::emu::detail {
+
+// Sets this thread's last error (and its explanation) and returns `code`.
+cudaError_t record_error(cudaError_t code, std::string detail);
+// Also makes the synchronising calls (cudaDeviceSynchronize, cudaMemcpy, ...) on this thread
+// report `code` until cudaGetLastError clears it, as an asynchronous kernel fault would.
+cudaError_t record_execution_error(cudaError_t code, std::string detail);
+
+bool is_valid_stream(cudaStream_t stream);
+std::size_t dynamic_shared_limit(std::uintptr_t kernel);  // 48 KiB, or what cudaFuncSetAttribute allowed
+
+inline constexpr unsigned kMaxThreadsPerBlock = 1024;
+inline constexpr unsigned kMaxBlockDim[3] = {1024, 1024, 64};
+inline constexpr unsigned kMaxGridDim[3] = {2147483647u, 65535u, 65535u};
+inline constexpr std::size_t kSharedPerBlock = 48 * 1024;
+inline constexpr std::size_t kSharedPerBlockOptin = 227 * 1024;
+inline constexpr int kWarpSize = 32;
+
+// What every block of one launch needs.
+struct KernelJob {
+  const LaunchRequest* request;
+  unsigned threads_per_block;
+  ScheduleSetting schedule;
+};
+
+}  // namespace strider::emu::detail
