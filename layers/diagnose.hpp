@@ -58,6 +58,8 @@ struct ModelContext {
   Shape input;
 };
 
+// A diagnosis is plain data and outlives the model, except that the shape functions of custom layers
+// (CustomSpec) in it may refer to their modules: call them only while those modules exist.
 struct Diagnosis {
   LayerSpec layer;                    // the failing layer
   Shape input;                        // what it received
