@@ -16,6 +16,11 @@ foreach(dir core kernels layers models)
 endforeach()
 
 install(EXPORT striderTargets NAMESPACE strider:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/strider)
+if(STRIDER_HAS_CUDA AND NOT STRIDER_EMULATED_CUDA)
+  set(STRIDER_REAL_CUDA ON)
+else()
+  set(STRIDER_REAL_CUDA OFF)
+endif()
 configure_package_config_file(cmake/striderConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/striderConfig.cmake
   INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/strider)
