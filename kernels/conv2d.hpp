@@ -38,10 +38,10 @@ namespace strider::kernels {
 // One convolution problem, CUTLASS-style. C/H/W describe the op's input, K its output channels,
 // P()/Q() its output size, for conv2d and conv_transpose2d alike.
 struct Conv2dProblem {
-  int N = 1;                      // batch
-  int C = 1, H = 1, W = 1;        // input channels, height, width
-  int K = 1;                      // output channels
-  int R = 1, S = 1;               // kernel height, width
+  int N = 1;                // batch
+  int C = 1, H = 1, W = 1;  // input channels, height, width
+  int K = 1;                // output channels
+  int R = 1, S = 1;         // kernel height, width
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
   int dil_h = 1, dil_w = 1;
@@ -141,7 +141,8 @@ Conv2dLowered conv2d_begin_pass(const Conv2dProblem& p, bool transposed, Conv2dP
 //   conv_transpose2d_forward / _backward_data / _backward_weight: the same signatures.
 // --------------------------------------------------------------------------------------------
 
-// Naive float64 direct loops, single-threaded: obviously correct, slow. Used by tests only.
+// Naive float64 direct loops, single-threaded: obviously correct, slow. The judge in tests, and
+// the float64 (gradcheck) path of core/.
 namespace ref {
 void conv2d_forward(const Conv2dProblem& p, const double* x, const double* weight, const double* bias, double* y);
 void conv2d_backward_data(const Conv2dProblem& p, const double* grad_y, const double* weight, double* grad_x);
@@ -161,16 +162,18 @@ namespace cpu {
 // (image, group) pairs as threads and the per-thread weight-gradient buffers stay small, else
 // kWithin. The choice never changes results beyond float rounding; tests run both.
 enum class Conv2dParallel { kAuto, kBatch, kWithin };
-void conv2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias, float* y, Conv2dParallel parallel = Conv2dParallel::kAuto);
-void conv2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x, Conv2dParallel parallel = Conv2dParallel::kAuto);
+void conv2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias, float* y,
+                    Conv2dParallel parallel = Conv2dParallel::kAuto);
+void conv2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x,
+                          Conv2dParallel parallel = Conv2dParallel::kAuto);
 void conv2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y, float* grad_weight,
                             float* grad_bias, Conv2dParallel parallel = Conv2dParallel::kAuto);
 void conv_transpose2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias,
                               float* y, Conv2dParallel parallel = Conv2dParallel::kAuto);
-void conv_transpose2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight,
-                                    float* grad_x, Conv2dParallel parallel = Conv2dParallel::kAuto);
-void conv_transpose2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y,
-                                      float* grad_weight, float* grad_bias, Conv2dParallel parallel = Conv2dParallel::kAuto);
+void conv_transpose2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x,
+                                    Conv2dParallel parallel = Conv2dParallel::kAuto);
+void conv_transpose2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y, float* grad_weight,
+                                      float* grad_bias, Conv2dParallel parallel = Conv2dParallel::kAuto);
 }  // namespace cpu
 
 #if STRIDER_HAS_CUDA
@@ -181,22 +184,19 @@ enum class Conv2dAlgo {
   kDirect,        // v1: one thread per output element, no shared memory (kernels/cuda/conv2d.cu)
   kImplicitGemm,  // v2: shared-memory tiled implicit GEMM (kernels/cuda/conv2d_implicit_gemm.cu)
 };
-void conv2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias, float* y, cudaStream_t stream,
-    Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
-void conv2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x, cudaStream_t stream,
-    Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
+void conv2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias, float* y,
+                    cudaStream_t stream, Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
+void conv2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x,
+                          cudaStream_t stream, Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
 void conv2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y, float* grad_weight,
-                            float* grad_bias, cudaStream_t stream,
-    Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
+                            float* grad_bias, cudaStream_t stream, Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
 void conv_transpose2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias,
-                              float* y, cudaStream_t stream,
-    Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
-void conv_transpose2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight,
-                                    float* grad_x, cudaStream_t stream,
-    Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
-void conv_transpose2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y,
-                                      float* grad_weight, float* grad_bias, cudaStream_t stream,
-    Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
+                              float* y, cudaStream_t stream, Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
+void conv_transpose2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x,
+                                    cudaStream_t stream, Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
+void conv_transpose2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y, float* grad_weight,
+                                      float* grad_bias, cudaStream_t stream,
+                                      Conv2dAlgo algo = Conv2dAlgo::kImplicitGemm);
 }  // namespace cuda
 #endif
 
@@ -206,16 +206,18 @@ void conv_transpose2d_backward_weight(const Conv2dProblem& p, const float* x, co
 // grows. One handle per (host thread, device). Throws CudaError on cuDNN failures and ValueError
 // for the one problem cuDNN cannot express (conv_transpose2d with output_padding >= stride).
 namespace cudnn {
-void conv2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias, float* y, cudaStream_t stream);
-void conv2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x, cudaStream_t stream);
+void conv2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias, float* y,
+                    cudaStream_t stream);
+void conv2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x,
+                          cudaStream_t stream);
 void conv2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y, float* grad_weight,
                             float* grad_bias, cudaStream_t stream);
 void conv_transpose2d_forward(const Conv2dProblem& p, const float* x, const float* weight, const float* bias,
                               float* y, cudaStream_t stream);
-void conv_transpose2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight,
-                                    float* grad_x, cudaStream_t stream);
-void conv_transpose2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y,
-                                      float* grad_weight, float* grad_bias, cudaStream_t stream);
+void conv_transpose2d_backward_data(const Conv2dProblem& p, const float* grad_y, const float* weight, float* grad_x,
+                                    cudaStream_t stream);
+void conv_transpose2d_backward_weight(const Conv2dProblem& p, const float* x, const float* grad_y, float* grad_weight,
+                                      float* grad_bias, cudaStream_t stream);
 // Drops cached algorithms and workspaces of the calling thread (e.g. before a device reset).
 void conv2d_clear_cache();
 }  // namespace cudnn

@@ -37,8 +37,11 @@ std::int64_t sat_mul(std::initializer_list<std::int64_t> factors) {
   return r;
 }
 
+// Both are total functions (str() prints invalid problems too): a stride below 1 gives 0.
 std::int64_t conv_out(std::int64_t in, int k, int s, int pad, int dil) {
-  return (in + 2 * std::int64_t{pad} - std::int64_t{dil} * (k - 1) - 1) / s + 1;
+  if (s < 1) return 0;
+  const std::int64_t span = in + 2 * std::int64_t{pad} - std::int64_t{dil} * (k - 1) - 1;
+  return span < 0 ? 0 : span / s + 1;  // floor division for the non-negative span only
 }
 std::int64_t conv_transpose_out(std::int64_t in, int k, int s, int pad, int dil, int out_pad) {
   return (in - 1) * s - 2 * std::int64_t{pad} + std::int64_t{dil} * (k - 1) + out_pad + 1;
@@ -182,6 +185,7 @@ std::int64_t Conv2dProblem::weight_size() const {
 std::int64_t Conv2dProblem::flops() const {
   // Multiply-adds of the plain convolution: every output position of the lowered conv times its
   // C/groups R S taps (see Conv2dLowered): the same for conv2d and conv_transpose2d.
+  if (groups < 1) return 0;
   const std::int64_t per_group_in = transposed ? K / groups : C / groups;
   const std::int64_t lowered_out = transposed ? sat_mul({N, C, H, W}) : output_size();
   return 2 * sat_mul({lowered_out, per_group_in, R, S});

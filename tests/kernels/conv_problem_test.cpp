@@ -84,6 +84,11 @@ TEST(Conv2dProblem, StrIsReadable) {
   EXPECT_EQ(s,
             "conv_transpose2d(N=2, C=4, H=5, W=6 -> K=3, P=10, Q=12; kernel 3x3, stride 2x2, padding 1x1, "
             "dilation 1x1, groups 1, output_padding 1x1, bias)");
+  // Total on invalid problems too (messages and test output print them): no division by zero.
+  const Conv2dProblem bad = conv(1, 2, 3, 3, 2).kernel(5).stride(0).groups(0);
+  EXPECT_NE(bad.str().find("stride 0x0"), std::string::npos) << bad.str();
+  EXPECT_EQ(bad.flops(), 0);
+  EXPECT_EQ(bad.output_size(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
