@@ -17,7 +17,7 @@
 // grows (PyTorch interpolate(mode="bilinear", align_corners=False); edges clamp), area (box)
 // averaging along an axis that shrinks (each output pixel averages the input interval it
 // covers, partially covered pixels weighted by the covered fraction), a copy when equal.
-// Weights are computed once per (input size, output size); apply() is allocation-free.
+// Weights are computed once per (input size, output size), in the constructor.
 #pragma once
 
 #include <cstdint>

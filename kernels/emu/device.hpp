@@ -54,7 +54,7 @@ int block_barrier(BarrierOp op, int predicate, const std::source_location& where
 std::uint64_t warp_collective(WarpOp op, unsigned mask, std::uint64_t value, int param, int width,
                               const std::source_location& where, int* all_equal = nullptr);
 unsigned active_mask(const std::source_location& where);
-// Ends the whole launch with cudaErrorLaunchFailure (__trap) or cudaErrorAssert.
+// Abandons the block: the launch fails with cudaErrorLaunchFailure naming `what` and the thread.
 [[noreturn]] void trap(const char* what, const std::source_location& where);
 void* dynamic_shared_memory();
 long long clock_ticks();

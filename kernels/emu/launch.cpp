@@ -96,9 +96,19 @@ class BlockQueue {
  public:
   BlockQueue(const KernelJob& job, std::uint64_t blocks) : job_(job), blocks_(blocks) {}
 
+  // Never throws: it may run on a pool thread.
   void work() {
-    Executor& executor = Executor::this_thread();
-    executor.begin_launch(job_);
+    Executor* executor_ptr = nullptr;
+    try {
+      executor_ptr = &Executor::this_thread();
+      executor_ptr->begin_launch(job_);
+    } catch (const std::exception& e) {
+      fail(next_.load(), cudaErrorLaunchOutOfResources,
+           std::string("the emulator could not set up a thread for kernel `") + job_.request->kernel_name +
+               "`: " + e.what());
+      return;
+    }
+    Executor& executor = *executor_ptr;
     std::string error;
     while (!failed_.load(std::memory_order_relaxed)) {
       const std::uint64_t b = next_.fetch_add(1, std::memory_order_relaxed);
@@ -142,16 +152,14 @@ class BlockQueue {
 class Pool {
  public:
   explicit Pool(int workers) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { worker(); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
+    try {
+      for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { worker(); });
+    } catch (...) {
+      stop();
+      throw;
     }
-    wake_.notify_all();
-    for (auto& t : threads_) t.join();
   }
+  ~Pool() { stop(); }
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -176,6 +184,16 @@ class Pool {
   }
 
  private:
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
   void worker() {
     std::uint64_t seen = 0;
     std::unique_lock lock(mutex_);
@@ -274,10 +292,12 @@ cudaError_t launch(const LaunchRequest& r) {
   std::lock_guard launch_lock(launch_mutex());
   ScheduleSetting schedule;
   Pool* pool = nullptr;
-  {
+  try {
     std::lock_guard lock(s.mutex);
     schedule = s.schedule;
     pool = &pool_locked(s);
+  } catch (const std::exception& e) {  // e.g. no more OS threads
+    return record_error(cudaErrorLaunchOutOfResources, std::string("the emulator could not start its threads: ") + e.what());
   }
   const KernelJob job{&r, r.block.x * r.block.y * r.block.z, schedule};
   const std::uint64_t blocks = 1ull * r.grid.x * r.grid.y * r.grid.z;

@@ -1,18 +1,10 @@
-// The emulated CUDA runtime API (declared in runtime.hpp): errors, the one device, memory,
-// streams, events and kernel attributes.
-#include <unistd.h>
-
+// The emulated CUDA runtime API (declared in runtime.hpp): errors, the one device, streams,
+// events and kernel attributes (memory is in memory.cpp).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <map>
-#include <mutex>
-#include <set>
 #include <sstream>
-#include <unordered_map>
+#include <string>
 
 #include <strider/kernels/emu/internal.hpp>
 
@@ -34,17 +26,8 @@ thread_local cudaError_t tls_execution_error = cudaSuccess;
 thread_local cudaError_t tls_detail_code = cudaSuccess;
 thread_local std::string tls_detail;
 
-// Every registry is reached through a leaked pointer: host threads may still call the API while
-// static destructors run.
-struct Registry {
-  std::mutex mutex;
-  std::map<std::uintptr_t, std::size_t> device_allocations;  // base -> bytes
-  std::set<void*> host_allocations;
-  std::size_t device_bytes = 0;
-  std::set<CUstream_st*> streams;
-  std::set<CUevent_st*> events;
-  std::unordered_map<std::uintptr_t, std::size_t> max_dynamic_shared;
-};
+}  // namespace
+
 Registry& registry() {
   static auto* r = new Registry;
   return *r;
@@ -56,97 +39,13 @@ std::string pointer_text(const void* p) {
   return os.str();
 }
 
-// MemTotal / MemAvailable from /proc/meminfo (bytes); sysconf when it cannot be read.
-std::size_t meminfo(const char* key) {
-  std::ifstream in("/proc/meminfo");
-  std::string name;
-  std::size_t kib = 0;
-  std::string unit;
-  while (in >> name >> kib >> unit) {
-    if (name == key) return kib * 1024;
-  }
-  const long pages = sysconf(std::strcmp(key, "MemTotal:") == 0 ? _SC_PHYS_PAGES : _SC_AVPHYS_PAGES);
-  return static_cast<std::size_t>(pages) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-}
-std::size_t total_memory() {
-  static const std::size_t total = meminfo("MemTotal:");
-  return total;
-}
-
-// Where [p, p + bytes) lies in device memory: 0 = inside one allocation, 1 = not device memory,
-// 2 = starts in an allocation but runs past its end (*why explains). Caller holds the registry lock.
-int classify_device_range(const Registry& r, const void* p, std::size_t bytes, std::string* why) {
-  const auto addr = reinterpret_cast<std::uintptr_t>(p);
-  auto it = r.device_allocations.upper_bound(addr);
-  if (it == r.device_allocations.begin()) return 1;
-  --it;
-  if (addr >= it->first + std::max<std::size_t>(it->second, 1)) return 1;
-  if (addr + bytes > it->first + it->second) {
-    std::ostringstream os;
-    os << bytes << " bytes at " << p << " run past the end of the " << it->second << "-byte allocation at "
-       << reinterpret_cast<const void*>(it->first) << " (offset " << addr - it->first << ")";
-    *why = os.str();
-    return 2;
-  }
-  return 0;
-}
-
-// Checks that a device-side range of a copy or memset is device memory; returns an error or success.
-cudaError_t check_device_range(const char* api, const char* role, const void* p, std::size_t bytes) {
-  if (bytes == 0) return cudaSuccess;
-  if (p == nullptr) return record_error(cudaErrorInvalidValue, std::string(api) + ": " + role + " is null");
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  std::string why;
-  switch (classify_device_range(r, p, bytes, &why)) {
-    case 0: return cudaSuccess;
-    case 1:
-      return record_error(cudaErrorInvalidValue, std::string(api) + ": " + role + " " + pointer_text(p) +
-                                                     " is not device memory from cudaMalloc (or was freed)");
-    default: return record_error(cudaErrorInvalidValue, std::string(api) + ": " + role + ": " + why);
-  }
-}
-
-bool is_device_pointer(const void* p) {
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  std::string why;
-  return classify_device_range(r, p, 1, &why) != 1;
-}
-
-cudaError_t copy(const char* api, void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
-  if (count == 0) return cudaSuccess;
-  if (dst == nullptr || src == nullptr) return record_error(cudaErrorInvalidValue, std::string(api) + ": null pointer");
-  bool dst_device = false, src_device = false;
-  switch (kind) {
-    case cudaMemcpyHostToHost: break;
-    case cudaMemcpyHostToDevice: dst_device = true; break;
-    case cudaMemcpyDeviceToHost: src_device = true; break;
-    case cudaMemcpyDeviceToDevice: dst_device = src_device = true; break;
-    case cudaMemcpyDefault:
-      dst_device = is_device_pointer(dst);
-      src_device = is_device_pointer(src);
-      break;
-    default:
-      return record_error(cudaErrorInvalidMemcpyDirection,
-                          std::string(api) + ": " + std::to_string(static_cast<int>(kind)) + " is not a cudaMemcpyKind");
-  }
-  if (dst_device) {
-    if (const cudaError_t e = check_device_range(api, "destination", dst, count); e != cudaSuccess) return e;
-  }
-  if (src_device) {
-    if (const cudaError_t e = check_device_range(api, "source", src, count); e != cudaSuccess) return e;
-  }
-  std::memmove(dst, src, count);
-  return cudaSuccess;
-}
-
 cudaError_t check_stream(const char* api, cudaStream_t stream) {
   if (is_valid_stream(stream)) return cudaSuccess;
   return record_error(cudaErrorInvalidResourceHandle,
                       std::string(api) + ": stream " + pointer_text(stream) + " is not a live stream");
 }
 
+namespace {
 cudaError_t check_event(const char* api, cudaEvent_t event) {
   Registry& r = registry();
   std::lock_guard lock(r.mutex);
@@ -154,11 +53,9 @@ cudaError_t check_event(const char* api, cudaEvent_t event) {
   return record_error(cudaErrorInvalidResourceHandle,
                       std::string(api) + ": event " + pointer_text(event) + " is not a live event");
 }
-
-// What a synchronising call returns: the pending fault of an earlier kernel, if any.
-cudaError_t sync_status() { return tls_execution_error; }
-
 }  // namespace
+
+cudaError_t sync_status() { return tls_execution_error; }
 
 cudaError_t record_error(cudaError_t code, std::string detail) {
   tls_last_error = code;
@@ -210,26 +107,6 @@ cudaError_t set_func_attribute(std::uintptr_t kernel, cudaFuncAttribute attr, in
                                                  std::to_string(static_cast<int>(attr)) + " is not supported");
 }
 
-cudaError_t copy_symbol(void* symbol, std::size_t symbol_size, void* other, std::size_t count, std::size_t offset,
-                        cudaMemcpyKind kind, bool to_symbol) {
-  if (offset > symbol_size || count > symbol_size - offset) {
-    return record_error(cudaErrorInvalidValue, "cudaMemcpy" + std::string(to_symbol ? "To" : "From") + "Symbol: " +
-                                                   std::to_string(count) + " bytes at offset " +
-                                                   std::to_string(offset) + " overrun the " +
-                                                   std::to_string(symbol_size) + "-byte symbol");
-  }
-  const bool ok = kind == cudaMemcpyDefault || kind == cudaMemcpyDeviceToDevice ||
-                  kind == (to_symbol ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost);
-  if (!ok) return record_error(cudaErrorInvalidMemcpyDirection, "cudaMemcpyToSymbol/FromSymbol: wrong copy kind");
-  if (count == 0) return cudaSuccess;
-  char* sym = static_cast<char*>(symbol) + offset;
-  if (to_symbol) {
-    std::memmove(sym, other, count);
-  } else {
-    std::memmove(other, sym, count);
-  }
-  return cudaSuccess;
-}
 
 }  // namespace detail
 
@@ -379,114 +256,6 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
 cudaError_t cudaDeviceSynchronize() { return strider::emu::detail::sync_status(); }
 cudaError_t cudaDeviceReset() { return cudaSuccess; }
 
-// --- memory ---
-
-cudaError_t cudaMalloc(void** dev_ptr, std::size_t size) {
-  using namespace strider::emu::detail;
-  if (dev_ptr == nullptr) return record_error(cudaErrorInvalidValue, "cudaMalloc: null result pointer");
-  *dev_ptr = nullptr;
-  if (size == 0) return cudaSuccess;
-  // Refuse what the host cannot hold before asking malloc (an overcommitted allocation would be
-  // killed later, and a sanitizer allocator aborts on absurd sizes).
-  if (size > total_memory() || (size > (std::size_t{64} << 20) && size > meminfo("MemAvailable:"))) {
-    return record_error(cudaErrorMemoryAllocation, "cudaMalloc(" + std::to_string(size) +
-                                                       " bytes): more than the host memory available to the "
-                                                       "emulated device");
-  }
-  void* p = nullptr;
-  if (posix_memalign(&p, 256, size) != 0 || p == nullptr) {
-    return record_error(cudaErrorMemoryAllocation, "cudaMalloc(" + std::to_string(size) + " bytes) failed");
-  }
-  std::memset(p, 0xff, size);  // like uninitialised device memory: NaN as float
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  r.device_allocations[reinterpret_cast<std::uintptr_t>(p)] = size;
-  r.device_bytes += size;
-  *dev_ptr = p;
-  return cudaSuccess;
-}
-
-cudaError_t cudaFree(void* dev_ptr) {
-  using namespace strider::emu::detail;
-  if (dev_ptr == nullptr) return cudaSuccess;
-  Registry& r = registry();
-  {
-    std::lock_guard lock(r.mutex);
-    const auto it = r.device_allocations.find(reinterpret_cast<std::uintptr_t>(dev_ptr));
-    if (it != r.device_allocations.end()) {
-      r.device_bytes -= it->second;
-      r.device_allocations.erase(it);
-      std::free(dev_ptr);
-      return cudaSuccess;
-    }
-  }
-  return record_error(cudaErrorInvalidValue, "cudaFree(" + pointer_text(dev_ptr) +
-                                                 "): not the start of a live cudaMalloc allocation (double free?)");
-}
-
-cudaError_t cudaMallocHost(void** ptr, std::size_t size) {
-  using namespace strider::emu::detail;
-  if (ptr == nullptr) return record_error(cudaErrorInvalidValue, "cudaMallocHost: null result pointer");
-  *ptr = nullptr;
-  if (size == 0) return cudaSuccess;
-  void* p = nullptr;
-  if (size > total_memory() || posix_memalign(&p, 256, size) != 0 || p == nullptr) {
-    return record_error(cudaErrorMemoryAllocation, "cudaMallocHost(" + std::to_string(size) + " bytes) failed");
-  }
-  Registry& r = registry();
-  std::lock_guard lock(r.mutex);
-  r.host_allocations.insert(p);
-  *ptr = p;
-  return cudaSuccess;
-}
-
-cudaError_t cudaFreeHost(void* ptr) {
-  using namespace strider::emu::detail;
-  if (ptr == nullptr) return cudaSuccess;
-  Registry& r = registry();
-  {
-    std::lock_guard lock(r.mutex);
-    if (r.host_allocations.erase(ptr) != 0) {
-      std::free(ptr);
-      return cudaSuccess;
-    }
-  }
-  return record_error(cudaErrorInvalidValue, "cudaFreeHost(" + pointer_text(ptr) + "): not from cudaMallocHost");
-}
-
-cudaError_t cudaMemGetInfo(std::size_t* free, std::size_t* total) {
-  using namespace strider::emu::detail;
-  if (free == nullptr || total == nullptr) return record_error(cudaErrorInvalidValue, "cudaMemGetInfo: null pointer");
-  *total = total_memory();
-  *free = std::min(meminfo("MemAvailable:"), *total);
-  return cudaSuccess;
-}
-
-cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind) {
-  if (const cudaError_t e = strider::emu::detail::sync_status(); e != cudaSuccess) return e;
-  return strider::emu::detail::copy("cudaMemcpy", dst, src, count, kind);
-}
-
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind, cudaStream_t stream) {
-  if (const cudaError_t e = strider::emu::detail::check_stream("cudaMemcpyAsync", stream); e != cudaSuccess) return e;
-  return strider::emu::detail::copy("cudaMemcpyAsync", dst, src, count, kind);
-}
-
-cudaError_t cudaMemset(void* dev_ptr, int value, std::size_t count) {
-  if (const cudaError_t e = strider::emu::detail::check_device_range("cudaMemset", "destination", dev_ptr, count);
-      e != cudaSuccess) {
-    return e;
-  }
-  if (count > 0) std::memset(dev_ptr, value, count);
-  return cudaSuccess;
-}
-
-cudaError_t cudaMemsetAsync(void* dev_ptr, int value, std::size_t count, cudaStream_t stream) {
-  if (const cudaError_t e = strider::emu::detail::check_stream("cudaMemsetAsync", stream); e != cudaSuccess) return e;
-  return cudaMemset(dev_ptr, value, count);
-}
-
-// --- streams ---
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 
