@@ -156,7 +156,7 @@ void conv_transpose2d_backward_weight(const Conv2dProblem& p, const double* x, c
                                       double* grad_weight, double* grad_bias);
 }  // namespace ref
 
-// Fast float32 CPU path: im2col / col2im + cblas_sgemm, OpenMP threads. See kernels/README.md.
+// Fast float32 CPU path: im2col / col2im + sgemm (cpu/gemm.hpp), OpenMP threads. See kernels/README.md.
 namespace cpu {
 // How the work is split over OpenMP threads. kAuto picks kBatch when there are at least as many
 // (image, group) pairs as threads and the per-thread weight-gradient buffers stay small, else

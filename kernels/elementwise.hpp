@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include <strider/kernels/cpu/gemm.hpp>
 #include <strider/kernels/philox.hpp>  // STRIDER_HD
 
 namespace strider::kernels {
@@ -131,10 +132,7 @@ template <class T> void fill_uniform(T* out, std::int64_t n, std::uint64_t seed,
 template <class T> void fill_normal(T* out, std::int64_t n, std::uint64_t seed, std::uint64_t offset, double mean, double std);
 // Contiguous (rows, cols) input; out[r] = reduce over in[r, :]. Sums accumulate in double.
 template <class T> void reduce_rows(ReduceOp op, const T* in, T* out, std::int64_t rows, std::int64_t cols);
-// Row-major C = alpha * op(A) @ op(B) + beta * C with op = transpose when trans_*; (M, N, K) as BLAS.
-template <class T>
-void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
-          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc);
+// gemm(): kernels/cpu/gemm.hpp (included above).
 }  // namespace cpu
 
 }  // namespace strider::kernels

@@ -21,8 +21,8 @@
 # OpenBLAS (always), GoogleTest (tests) and Google Benchmark (benchmarks); Boost is only for the
 # emulated build, not used here. What is missing is reported; without GoogleTest the build runs
 # with -DSTRIDER_BUILD_TESTS=OFF (no ctest, no sanitizer step), without Google Benchmark with
-# -DSTRIDER_BUILD_BENCH=OFF (PyTorch's numbers alone); without OpenBLAS strider cannot be
-# configured at all (its CMake has no option to build without BLAS) and only the PyTorch side runs.
+# -DSTRIDER_BUILD_BENCH=OFF (PyTorch's numbers alone), without OpenBLAS with -DSTRIDER_BLAS=OFF
+# (strider's portable CPU GEMM; the GPU kernels do not use it).
 # To bring them: run `bash scripts/gpu-runbook.sh --fetch-deps` on this project's Debian machine;
 # it downloads the Debian bookworm .debs (OpenBLAS + libgfortran, GoogleTest/GoogleMock, Google
 # Benchmark; ~13 MB) into build-gpu-deps/ (ignored by git, matched by /build*/); carry that folder
@@ -132,15 +132,15 @@ sys_openblas=$(sys_first_of /usr/lib/$multi/libopenblas.so /usr/lib/$multi/openb
                         /usr/lib64/libopenblas.so /usr/local/lib/libopenblas.so /opt/OpenBLAS/lib/libopenblas.so || true)
 pre_cblas=$(first_of "$prefix/usr/include/$multi/openblas-pthread/cblas.h" || true)
 pre_openblas=$(first_of "$prefix/usr/lib/$multi/openblas-pthread/libopenblas.so" || true)
-have_blas=1
+can_configure=1  # OpenMP present (BLAS is optional: -DSTRIDER_BLAS=OFF)
 if [ -n "$sys_cblas" ] && [ -n "$sys_openblas" ]; then
   deps_notes+=("OpenBLAS: system ($sys_openblas)")
 elif [ -n "$pre_cblas" ] && [ -n "$pre_openblas" ]; then
   cmake_args+=("-DSTRIDER_CBLAS_INCLUDE=$(dirname "$pre_cblas")" "-DSTRIDER_OPENBLAS_LIBRARY=$pre_openblas")
   deps_notes+=("OpenBLAS: carried ($pre_openblas)")
 else
-  have_blas=0
-  deps_notes+=("OpenBLAS: MISSING (cblas.h ${sys_cblas:-not found}, libopenblas ${sys_openblas:-not found}): strider's CMake cannot configure without it; only PyTorch's numbers are produced. Carry build-gpu-deps (--fetch-deps).")
+  cmake_args+=(-DSTRIDER_BLAS=OFF)
+  deps_notes+=("OpenBLAS: MISSING (cblas.h ${sys_cblas:-not found}, libopenblas ${sys_openblas:-not found}): built with -DSTRIDER_BLAS=OFF (strider's portable CPU GEMM: CPU tests slower, GPU results unaffected). Carry build-gpu-deps (--fetch-deps) for OpenBLAS.")
 fi
 find_config() {  # PackageConfig.cmake name, e.g. GTestConfig.cmake
   sys_first_of /usr/lib/$multi/cmake/*/"$1" /usr/lib/cmake/*/"$1" /usr/lib64/cmake/*/"$1" /usr/local/lib/cmake/*/"$1" \
@@ -177,17 +177,17 @@ else
 fi
 echo 'int main(){return 0;}' >"$work/omp.c"
 if ! gcc -fopenmp "$work/omp.c" -o "$work/omp" >/dev/null 2>&1; then
-  have_blas=0; deps_notes+=("OpenMP: MISSING (gcc -fopenmp failed): strider cannot configure")
+  can_configure=0; deps_notes+=("OpenMP: MISSING (gcc -fopenmp failed): strider cannot configure")
 fi
 [ -n "$nvcc_bin" ] || deps_notes+=("nvcc: MISSING: no real CUDA build possible")
 [ -n "$sanitizer_bin" ] || deps_notes+=("compute-sanitizer: MISSING")
 [ -n "$python_bin" ] || deps_notes+=("PyTorch: MISSING (no python3 imports torch): no side-by-side")
 deps_notes+=("Boost.Context: not needed (emulated builds only)")
-record deps ok 0 "blas=$have_blas gtest=$have_gtest benchmark=$have_bench nvcc=${nvcc_bin:+yes} sanitizer=${sanitizer_bin:+yes} torch=${python_bin:+yes}"
+record deps ok 0 "configure=$can_configure gtest=$have_gtest benchmark=$have_bench nvcc=${nvcc_bin:+yes} sanitizer=${sanitizer_bin:+yes} torch=${python_bin:+yes}"
 
 # ---- 2. configure + build ------------------------------------------------------------------------------
 built=0
-if [ "$have_blas" -eq 1 ] && [ -n "$nvcc_bin" ] && ! skipped build; then
+if [ "$can_configure" -eq 1 ] && [ -n "$nvcc_bin" ] && ! skipped build; then
   run_step configure "$(budget_for 90 4)" cmake -S "$root" -B "$build_dir" -G "$generator" -DCMAKE_BUILD_TYPE=Release \
     -DSTRIDER_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc_bin" -DCMAKE_CUDA_ARCHITECTURES="$arch" "${cmake_args[@]}"
   if [ $? -eq 0 ]; then
@@ -198,7 +198,7 @@ if [ "$have_blas" -eq 1 ] && [ -n "$nvcc_bin" ] && ! skipped build; then
     fi
   fi
 else
-  record build "skipped" 0 "$(skipped build && echo '--skip build' || echo 'missing OpenBLAS/OpenMP or nvcc (see dependencies)')"
+  record build "skipped" 0 "$(skipped build && echo '--skip build' || echo 'missing OpenMP or nvcc (see dependencies)')"
 fi
 [ "$gpu_ok" -eq 1 ] || built=0  # nothing below runs without a GPU
 

@@ -4,7 +4,8 @@
 #               else the CPU-only build; plus the install + find_package consumer test
 #   2. emulated: the CUDA kernels built by the host compiler against kernels/emu, under
 #               AddressSanitizer + UndefinedBehaviorSanitizer, run once per fiber schedule
-#   3. cpu-only: configured as on a machine without nvcc (only when 1. had nvcc)
+#   3. cpu-only: configured as on a machine without nvcc or OpenBLAS (only when 1. had nvcc):
+#               -DSTRIDER_CUDA=OFF -DSTRIDER_BLAS=OFF, so the portable GEMM runs every CPU test
 # Usage: bash scripts/test.sh [--quick]   (--quick: build 1 only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,9 +59,10 @@ if [ "${1:-}" != "--quick" ]; then
   STRIDER_EMU_SCHEDULE=reverse run_ctest emu-asan-reverse build/emu-asan -R 'cuda|Cuda|CUDA|Emu'
   STRIDER_EMU_SCHEDULE=shuffle:12345 run_ctest emu-asan-shuffle build/emu-asan -R 'cuda|Cuda|CUDA|Emu'
 
-  # 3. as on a machine without nvcc
+  # 3. as on a machine without nvcc and without OpenBLAS
   if [ "$have_nvcc" -eq 1 ]; then
-    configure_build build/cpu-only -DCMAKE_BUILD_TYPE=Release -DSTRIDER_CUDA=OFF -DSTRIDER_BUILD_BENCH=OFF
+    configure_build build/cpu-only -DCMAKE_BUILD_TYPE=Release -DSTRIDER_CUDA=OFF -DSTRIDER_BLAS=OFF \
+      -DSTRIDER_BUILD_BENCH=OFF
     run_ctest cpu-only build/cpu-only
   fi
 fi

@@ -1,5 +1,5 @@
-// cpu:: fast float32 conv2d / conv_transpose2d (kernels/conv2d.hpp): im2col / col2im + OpenBLAS
-// cblas_sgemm, threaded with OpenMP.
+// cpu:: fast float32 conv2d / conv_transpose2d (kernels/conv2d.hpp): im2col / col2im + sgemm
+// (kernels/cpu/gemm.hpp: OpenBLAS, or the portable fallback), threaded with OpenMP.
 //
 // Every pass is one GEMM per (group g, column tile) of the lowered convolution (Conv2dLowered:
 // xc (N, Ci, Hi, Wi) -> yc (N, Co, Ho, Wo); Kred = Ci/g R S rows of im2col; a column is one output
@@ -32,10 +32,10 @@
 #include <cstring>
 #include <vector>
 
-#include <cblas.h>
 #include <omp.h>
 
 #include <strider/core/error.hpp>
+#include <strider/kernels/cpu/gemm.hpp>
 
 namespace strider::kernels::cpu {
 namespace {
@@ -46,22 +46,6 @@ constexpr Idx kColBufferFloats = Idx{1} << 20;         // 4 MiB per im2col / sta
 constexpr Idx kMinTileColumns = 64;                    // narrower GEMMs waste most of the FMA units
 constexpr Idx kMaxWeightCopiesFloats = Idx{16} << 20;  // 64 MiB of per-thread gW copies (kBatch)
 constexpr Idx kSerialFlops = Idx{1} << 21;             // below this, threads cost more than they give
-
-// Holds OpenBLAS at one thread while a pass runs (restores the previous count after).
-class BlasSingleThread {
- public:
-  BlasSingleThread() : prev_(openblas_get_num_threads()) {
-    if (prev_ != 1) openblas_set_num_threads(1);
-  }
-  ~BlasSingleThread() {
-    if (prev_ != 1) openblas_set_num_threads(prev_);
-  }
-  BlasSingleThread(const BlasSingleThread&) = delete;
-  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
-
- private:
-  int prev_;
-};
 
 // [begin, end) of part i of n items split into `parts` near-equal parts.
 struct Range { Idx begin, end; };
@@ -264,10 +248,7 @@ Block gemm_block(Idx M, Idx N, int t, int T) {
 
 void sgemm(bool ta, bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, const float* B, Idx ldb, float beta,
            float* C, Idx ldc) {
-  if (M <= 0 || N <= 0) return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
-              static_cast<int>(N), static_cast<int>(K), 1.0f, A, static_cast<int>(lda), B, static_cast<int>(ldb),
-              beta, C, static_cast<int>(ldc));
+  gemm<float>(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 
 // One thread's buffers: im2col, two staging matrices for multi-image tiles, the column taps.

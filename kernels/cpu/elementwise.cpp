@@ -8,7 +8,6 @@
 
 #include <omp.h>
 
-#include <cblas.h>
 
 #include <algorithm>
 #include <type_traits>
@@ -162,30 +161,13 @@ void reduce_rows(ReduceOp op, const T* in, T* out, std::int64_t rows, std::int64
   }
 }
 
-template <class T>
-void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
-          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
-  // BLAS requires leading dims >= 1 even for empty operands.
-  lda = std::max<std::int64_t>(lda, 1);
-  ldb = std::max<std::int64_t>(ldb, 1);
-  if constexpr (std::is_same_v<T, float>) {
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  } else {
-    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  }
-}
-
 #define STRIDER_INSTANTIATE(T)                                                                     \
   template void unary<T>(UnaryOp, T, const StridedGeom&, const T*, T*);                            \
   template void binary<T>(BinaryOp, T, const StridedGeom&, const T*, const T*, T*);                   \
   template void fill<T>(const StridedGeom&, T, T*);                                                \
   template void fill_uniform<T>(T*, std::int64_t, std::uint64_t, std::uint64_t, double, double);   \
   template void fill_normal<T>(T*, std::int64_t, std::uint64_t, std::uint64_t, double, double);    \
-  template void reduce_rows<T>(ReduceOp, const T*, T*, std::int64_t, std::int64_t);                \
-  template void gemm<T>(bool, bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, \
-                        const T*, std::int64_t, T, T*, std::int64_t);
+  template void reduce_rows<T>(ReduceOp, const T*, T*, std::int64_t, std::int64_t);
 STRIDER_INSTANTIATE(float)
 STRIDER_INSTANTIATE(double)
 #undef STRIDER_INSTANTIATE

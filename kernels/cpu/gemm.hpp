@@ -1,0 +1,65 @@
+// CPU GEMM for the matmul op and the im2col convolutions: row-major
+//   C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C,   op(X) = X or X^T.
+//
+// gemm<float> is strider's own packed SGEMM (gemm_x86.cpp) for the best ISA this CPU has
+// (AVX-512, else AVX2+FMA, chosen at run time), because OpenBLAS's own CPU detection can pick
+// slow kernels (0.3.21 takes a Sapphire Rapids VM for "Prescott" and runs SSE3 code). Setting
+// STRIDER_GEMM=openblas in the environment (read once) hands float back to OpenBLAS in a BLAS
+// build. On a CPU with neither ISA, and for gemm<double>, gemm() is OpenBLAS's cblas_?gemm in a
+// build with STRIDER_BLAS=ON (the default), and gemm_portable() otherwise.
+//
+// gemm_portable() is always compiled (and tested against a float64 reference in every build): a
+// cache-blocked, packed loop nest in plain C++ that the compiler vectorises; correct for any
+// shapes and leading dimensions, several times slower than OpenBLAS. It exists so that strider
+// builds where OpenBLAS cannot be installed (a GPU machine that installs nothing), not to be fast.
+//
+// Threads: gemm() may use threads of its own (OpenBLAS's pool; strider's SGEMM and
+// gemm_portable(): OpenMP when called outside a parallel region and the product is large).
+// Callers that parallelise themselves hold it at one thread with BlasSingleThread for the duration.
+#pragma once
+
+#include <cstdint>
+
+namespace strider::kernels::cpu {
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc);
+
+template <class T>
+void gemm_portable(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+                   std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc);
+
+// What gemm() runs, for float and for double, e.g.
+// "strider avx512 sgemm (float); OpenBLAS 0.3.21 ... (double)".
+const char* gemm_backend_name();
+
+// strider's SGEMM per instruction set, for tests and benchmarks (gemm<float> picks the best).
+enum class GemmIsa { Portable, Avx2, Avx512 };
+// Whether this CPU (and OS) runs `isa`; Portable always.
+bool gemm_isa_available(GemmIsa isa);
+// Avx512, else Avx2 (with FMA), else Portable; decided once.
+GemmIsa sgemm_best_isa();
+const char* gemm_isa_name(GemmIsa isa);  // "portable", "avx2", "avx512"
+// gemm<float> on `isa` (Portable: gemm_portable<float>); throws std::invalid_argument when
+// !gemm_isa_available(isa).
+void sgemm_isa(GemmIsa isa, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+               const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+               std::int64_t ldc);
+
+// Internal: whether a BlasSingleThread is alive on this thread (the GEMMs then stay on it).
+bool gemm_single_thread_held();
+
+// Holds gemm() at one thread while it lives (restores the previous setting after).
+class BlasSingleThread {
+ public:
+  BlasSingleThread();
+  ~BlasSingleThread();
+  BlasSingleThread(const BlasSingleThread&) = delete;
+  BlasSingleThread& operator=(const BlasSingleThread&) = delete;
+
+ private:
+  int prev_;
+};
+
+}  // namespace strider::kernels::cpu

@@ -1,0 +1,355 @@
+// Hand-written x86 SGEMM (kernels/cpu/gemm.hpp: sgemm_isa, gemm_isa_available, sgemm_best_isa).
+//
+// BLIS-style loop nest: for each NC-column block of op(B) and KC-deep slice of K, op(B) is packed
+// into NR-column micro-panels (k-major, NR floats per k); for each MC-row block of op(A), op(A) is
+// packed into MR-row micro-panels (MR floats per k). A register-blocked micro-kernel then computes
+// each MR x NR tile of C over the KC slice: per k it loads one NR-wide row of B, broadcasts MR
+// values of A and issues 2 * MR FMAs into 2 * MR vector accumulators. Packing makes both streams
+// unit-stride and zero-pads the edges, so one kernel serves every shape, transpose and stride.
+//
+// Only the micro-kernels use AVX-512 / AVX2+FMA (function-level target attributes); the rest of
+// the file, and of strider, is compiled for the baseline ISA, and the ISA is picked at run time.
+#include <strider/kernels/cpu/gemm.hpp>
+
+#include <strider/core/error.hpp>
+
+#include <algorithm>
+#include <cstddef>
+#include <new>
+#include <string>
+
+#include <omp.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define STRIDER_GEMM_X86 1
+#include <immintrin.h>
+#else
+#define STRIDER_GEMM_X86 0
+#endif
+
+namespace strider::kernels::cpu {
+namespace {
+
+using Idx = std::int64_t;
+
+#if STRIDER_GEMM_X86
+
+// Blocking (per thread; the machine this was tuned on has 48 KiB L1d and 2 MiB L2 per core):
+//  - KC = 256: the B micro-panel the micro-kernel re-reads for every A micro-panel of the MC
+//    block is KC x NR floats (32 KiB for NR = 32, 16 KiB for NR = 16) and stays in L1, next to
+//    the streaming A micro-panel (12 KiB / 6 KiB).
+//  - MC: the packed A block (MC x KC) stays in L2 (144 KiB / 120 KiB), a small share of it, so
+//    the B block and C tiles fit there too.
+//  - NC = 2048: the packed B block (KC x NC, 2 MiB) lives in L2/L3; it is packed once per
+//    (NC, KC) step and amortised over all M rows.
+struct Blocking {
+  Idx kc, mc, nc;
+};
+constexpr Blocking kAvx512Blocking{256, 144, 2048};  // MR 12 x NR 32
+constexpr Blocking kAvx2Blocking{256, 120, 2048};    // MR 6 x NR 16
+
+// A 64-byte aligned float buffer that only grows: one per thread and operand, so steady-state
+// calls allocate nothing.
+class PackBuffer {
+ public:
+  PackBuffer() = default;
+  PackBuffer(const PackBuffer&) = delete;
+  PackBuffer& operator=(const PackBuffer&) = delete;
+  ~PackBuffer() { release(); }
+  float* get(std::size_t n) {
+    if (n > cap_) {
+      release();
+      data_ = static_cast<float*>(::operator new(n * sizeof(float), std::align_val_t(64)));
+      cap_ = n;
+    }
+    return data_;
+  }
+
+ private:
+  void release() {
+    if (data_) ::operator delete(data_, std::align_val_t(64));
+    data_ = nullptr;
+    cap_ = 0;
+  }
+  float* data_ = nullptr;
+  std::size_t cap_ = 0;
+};
+thread_local PackBuffer t_pack_a, t_pack_b;
+
+// Rows [i0, i0 + mc) x depth [k0, k0 + kc) of op(A) into MR-row micro-panels: panel p holds rows
+// p*MR.. as Ap[p*MR*kc + k*MR + r]; rows past mc are zero.
+template <int MR>
+void pack_a(bool ta, const float* A, Idx lda, Idx i0, Idx mc, Idx k0, Idx kc, float* Ap) {
+  for (Idx p0 = 0; p0 < mc; p0 += MR, Ap += MR * kc) {
+    const Idx rows = std::min<Idx>(MR, mc - p0);
+    if (ta) {  // op(A)(i, k) = A[k][i]: rows of a panel are contiguous in memory
+      for (Idx k = 0; k < kc; ++k) {
+        const float* src = A + (k0 + k) * lda + i0 + p0;
+        float* dst = Ap + k * MR;
+        for (Idx r = 0; r < rows; ++r) dst[r] = src[r];
+        for (Idx r = rows; r < MR; ++r) dst[r] = 0.0f;
+      }
+    } else {  // read each row of A along k (unit stride), scatter with stride MR
+      for (Idx r = 0; r < rows; ++r) {
+        const float* src = A + (i0 + p0 + r) * lda + k0;
+        for (Idx k = 0; k < kc; ++k) Ap[k * MR + r] = src[k];
+      }
+      for (Idx r = rows; r < MR; ++r)
+        for (Idx k = 0; k < kc; ++k) Ap[k * MR + r] = 0.0f;
+    }
+  }
+}
+
+// Depth [k0, k0 + kc) x columns [j0, j0 + nc) of op(B) into NR-column micro-panels:
+// Bp[p*NR*kc + k*NR + c]; columns past nc are zero.
+template <int NR>
+void pack_b(bool tb, const float* B, Idx ldb, Idx k0, Idx kc, Idx j0, Idx nc, float* Bp) {
+  for (Idx p0 = 0; p0 < nc; p0 += NR, Bp += NR * kc) {
+    const Idx cols = std::min<Idx>(NR, nc - p0);
+    if (!tb) {
+      for (Idx k = 0; k < kc; ++k) {
+        const float* src = B + (k0 + k) * ldb + j0 + p0;
+        float* dst = Bp + k * NR;
+        for (Idx c = 0; c < cols; ++c) dst[c] = src[c];
+        for (Idx c = cols; c < NR; ++c) dst[c] = 0.0f;
+      }
+    } else {  // op(B)(k, j) = B[j][k]: read each row of B along k
+      for (Idx c = 0; c < cols; ++c) {
+        const float* src = B + (j0 + p0 + c) * ldb + k0;
+        for (Idx k = 0; k < kc; ++k) Bp[k * NR + c] = src[k];
+      }
+      for (Idx c = cols; c < NR; ++c)
+        for (Idx k = 0; k < kc; ++k) Bp[k * NR + c] = 0.0f;
+    }
+  }
+}
+
+// A partial tile: the kernel wrote the whole MR x NR product to `tile`; only mr x nr reach C.
+void store_partial(const float* tile, int NR, Idx mr, Idx nr, float alpha, float beta, float* C, Idx ldc) {
+  for (Idx i = 0; i < mr; ++i)
+    for (Idx j = 0; j < nr; ++j) {
+      const float v = alpha * tile[i * NR + j];
+      C[i * ldc + j] = beta == 0.0f ? v : v + beta * C[i * ldc + j];  // beta 0 overwrites (NaN)
+    }
+}
+
+// C (mr x nr <= MR x NR) = alpha * Ap * Bp + beta * C over kc.
+using MicroKernel = void (*)(Idx kc, const float* Ap, const float* Bp, float* C, Idx ldc, Idx mr, Idx nr,
+                             float alpha, float beta);
+
+// 12 x 32: 24 zmm accumulators + 2 for the B row + 1 broadcast, of the 32 registers.
+__attribute__((target("avx512f"))) void kernel_avx512(Idx kc, const float* __restrict Ap,
+                                                      const float* __restrict Bp, float* C, Idx ldc, Idx mr,
+                                                      Idx nr, float alpha, float beta) {
+  constexpr int MR = 12, NR = 32;
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = _mm512_setzero_ps();
+    c1[i] = _mm512_setzero_ps();
+  }
+#pragma GCC unroll 2
+  for (Idx k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(Ap[i]);
+      c0[i] = _mm512_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm512_fmadd_ps(a, b1, c1[i]);
+    }
+    Ap += MR;
+    Bp += NR;
+  }
+  if (mr == MR && nr == NR) {
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) {
+      float* c = C + i * ldc;
+      __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
+      if (beta != 0.0f) {
+        r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
+        r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
+      }
+      _mm512_storeu_ps(c, r0);
+      _mm512_storeu_ps(c + 16, r1);
+    }
+  } else {
+    alignas(64) float tile[MR * NR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; ++i) {
+      _mm512_store_ps(tile + i * NR, c0[i]);
+      _mm512_store_ps(tile + i * NR + 16, c1[i]);
+    }
+    store_partial(tile, NR, mr, nr, alpha, beta, C, ldc);
+  }
+}
+
+// 6 x 16: 12 ymm accumulators + 2 for the B row + 1 broadcast, of the 16 registers.
+__attribute__((target("avx2,fma"))) void kernel_avx2(Idx kc, const float* __restrict Ap, const float* __restrict Bp,
+                                                     float* C, Idx ldc, Idx mr, Idx nr, float alpha, float beta) {
+  constexpr int MR = 6, NR = 16;
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 6
+  for (int i = 0; i < MR; ++i) {
+    c0[i] = _mm256_setzero_ps();
+    c1[i] = _mm256_setzero_ps();
+  }
+#pragma GCC unroll 2
+  for (Idx k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(Bp), b1 = _mm256_loadu_ps(Bp + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      const __m256 a = _mm256_broadcast_ss(Ap + i);
+      c0[i] = _mm256_fmadd_ps(a, b0, c0[i]);
+      c1[i] = _mm256_fmadd_ps(a, b1, c1[i]);
+    }
+    Ap += MR;
+    Bp += NR;
+  }
+  if (mr == MR && nr == NR) {
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      float* c = C + i * ldc;
+      __m256 r0 = _mm256_mul_ps(va, c0[i]), r1 = _mm256_mul_ps(va, c1[i]);
+      if (beta != 0.0f) {
+        r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c), r0);
+        r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + 8), r1);
+      }
+      _mm256_storeu_ps(c, r0);
+      _mm256_storeu_ps(c + 8, r1);
+    }
+  } else {
+    alignas(32) float tile[MR * NR];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; ++i) {
+      _mm256_store_ps(tile + i * NR, c0[i]);
+      _mm256_store_ps(tile + i * NR + 8, c1[i]);
+    }
+    store_partial(tile, NR, mr, nr, alpha, beta, C, ldc);
+  }
+}
+
+// The loop nest on the calling thread (K > 0, alpha != 0).
+template <int MR, int NR>
+void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, Idx N, Idx K, float alpha,
+                  const float* A, Idx lda, const float* B, Idx ldb, float beta, float* C, Idx ldc) {
+  const Idx kc_max = std::min(bl.kc, K);
+  const Idx nc_max = (std::min(bl.nc, N) + NR - 1) / NR * NR, mc_max = (std::min(bl.mc, M) + MR - 1) / MR * MR;
+  float* Bp = t_pack_b.get(static_cast<std::size_t>(kc_max * nc_max));
+  float* Ap = t_pack_a.get(static_cast<std::size_t>(kc_max * mc_max));
+  for (Idx j0 = 0; j0 < N; j0 += bl.nc) {
+    const Idx nc = std::min(bl.nc, N - j0);
+    for (Idx k0 = 0; k0 < K; k0 += bl.kc) {
+      const Idx kc = std::min(bl.kc, K - k0);
+      const float beta_k = k0 == 0 ? beta : 1.0f;  // later K slices accumulate onto the first
+      pack_b<NR>(tb, B, ldb, k0, kc, j0, nc, Bp);
+      for (Idx i0 = 0; i0 < M; i0 += bl.mc) {
+        const Idx mc = std::min(bl.mc, M - i0);
+        pack_a<MR>(ta, A, lda, i0, mc, k0, kc, Ap);
+        for (Idx jr = 0; jr < nc; jr += NR)
+          for (Idx ir = 0; ir < mc; ir += MR)
+            kernel(kc, Ap + ir * kc, Bp + jr * kc, C + (i0 + ir) * ldc + j0 + jr, ldc, std::min<Idx>(MR, mc - ir),
+                   std::min<Idx>(NR, nc - jr), alpha, beta_k);
+      }
+    }
+  }
+}
+
+// Splits large products over OpenMP threads: each thread takes a slab of C (columns when N >= M,
+// else rows, in whole micro-tiles) and runs the serial nest on it with its own packing buffers.
+// Only the smaller operand is packed twice, a small cost next to the slab's FLOPs.
+template <int MR, int NR>
+void sgemm_x86(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, Idx N, Idx K, float alpha,
+               const float* A, Idx lda, const float* B, Idx ldb, float beta, float* C, Idx ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {  // C = beta C
+    for (Idx i = 0; i < M; ++i)
+      for (Idx j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
+  const bool split_n = N >= M;
+  const Idx tiles = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
+  int nt = 1;
+  if (!gemm_single_thread_held() && !omp_in_parallel() &&
+      static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) > 4e6)
+    nt = static_cast<int>(std::min<Idx>(omp_get_max_threads(), tiles));
+  if (nt <= 1) {
+    sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    const Idx t = omp_get_thread_num(), T = omp_get_num_threads();
+    const Idx tile = split_n ? NR : MR, extent = split_n ? N : M;
+    const Idx b0 = std::min(extent, tiles * t / T * tile), b1 = std::min(extent, tiles * (t + 1) / T * tile);
+    if (b1 > b0) {
+      if (split_n)
+        sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, b1 - b0, K, alpha, A, lda, tb ? B + b0 * ldb : B + b0, ldb, beta,
+                             C + b0, ldc);
+      else
+        sgemm_serial<MR, NR>(bl, kernel, ta, tb, b1 - b0, N, K, alpha, ta ? A + b0 : A + b0 * lda, lda, B, ldb, beta,
+                             C + b0 * ldc, ldc);
+    }
+  }
+}
+
+#endif  // STRIDER_GEMM_X86
+
+}  // namespace
+
+bool gemm_isa_available(GemmIsa isa) {
+#if STRIDER_GEMM_X86
+  // Decided once: __builtin_cpu_supports also checks that the OS saves the wider registers.
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  switch (isa) {
+    case GemmIsa::Portable: return true;
+    case GemmIsa::Avx2: return avx2;
+    case GemmIsa::Avx512: return avx512;
+  }
+  return false;
+#else
+  return isa == GemmIsa::Portable;
+#endif
+}
+
+GemmIsa sgemm_best_isa() {
+  static const GemmIsa best = gemm_isa_available(GemmIsa::Avx512) ? GemmIsa::Avx512
+                              : gemm_isa_available(GemmIsa::Avx2) ? GemmIsa::Avx2
+                                                                  : GemmIsa::Portable;
+  return best;
+}
+
+const char* gemm_isa_name(GemmIsa isa) {
+  switch (isa) {
+    case GemmIsa::Portable: return "portable";
+    case GemmIsa::Avx2: return "avx2";
+    case GemmIsa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+void sgemm_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const float* A, Idx lda,
+               const float* B, Idx ldb, float beta, float* C, Idx ldc) {
+  if (!gemm_isa_available(isa))
+    STRIDER_THROW(DeviceError, "sgemm_isa: " << gemm_isa_name(isa)
+                                              << " is not available on this CPU; ask sgemm_best_isa() for one that is");
+  switch (isa) {
+    case GemmIsa::Portable: break;
+#if STRIDER_GEMM_X86
+    case GemmIsa::Avx2:
+      sgemm_x86<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    case GemmIsa::Avx512:
+      sgemm_x86<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
+                        ldc);
+      return;
+#else
+    default: break;
+#endif
+  }
+  gemm_portable<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+}  // namespace strider::kernels::cpu

@@ -1,0 +1,197 @@
+// kernels/cpu/gemm.hpp: gemm() (whatever this build and CPU run), gemm_portable() (every build)
+// and strider's SGEMM on every ISA this CPU has (sgemm_isa) against a float64 triple loop, over odd
+// shapes, both transposes, padded leading dimensions, alpha/beta cases, sizes that cross the
+// blocks and micro-tiles, and the threaded and single-threaded paths.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <strider/core/random.hpp>
+#include <strider/core/tensor.hpp>
+#include <strider/kernels/cpu/gemm.hpp>
+
+namespace strider::kernels::cpu {
+namespace {
+
+using Idx = std::int64_t;
+
+struct Case {
+  Idx M, N, K;
+  bool ta, tb;
+  double alpha, beta;
+  Idx pad;  // extra leading-dimension elements
+};
+
+template <class T>
+std::vector<T> random_values(Idx n, std::uint64_t seed) {
+  Generator g(seed);
+  const auto v = Tensor::rand({std::max<Idx>(n, 1)}, g, DType::Float64, -1, 1).to_vector<double>();
+  return std::vector<T>(v.begin(), v.begin() + n);
+}
+
+template <class T, class F>
+void check(const Case& c, F&& fn, const std::string& what) {
+  // op(A) is M x K: stored K x M when transposed.
+  const Idx a_rows = c.ta ? c.K : c.M, a_cols = c.ta ? c.M : c.K;
+  const Idx b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
+  const Idx lda = a_cols + c.pad, ldb = b_cols + c.pad, ldc = c.N + c.pad;
+  const auto A = random_values<T>(a_rows * lda, 1 + c.M);
+  const auto B = random_values<T>(b_rows * ldb, 2 + c.N);
+  auto C = random_values<T>(c.M * ldc, 3 + c.K);
+  const auto C0 = C;
+  if (c.beta == 0)  // beta 0 must overwrite: NaN in C may not survive
+    for (Idx i = 0; i < c.M; ++i) C[static_cast<std::size_t>(i * ldc)] = std::nan("");
+  fn(c.ta, c.tb, c.M, c.N, c.K, static_cast<T>(c.alpha), A.data(), lda, B.data(), ldb, static_cast<T>(c.beta), C.data(),
+     ldc);
+  const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
+  double worst = 0;
+  for (Idx i = 0; i < c.M; ++i)
+    for (Idx j = 0; j < ldc; ++j) {
+      const double got = C[static_cast<std::size_t>(i * ldc + j)];
+      if (j >= c.N) {  // the padding is never written
+        ASSERT_EQ(got, static_cast<double>(C0[static_cast<std::size_t>(i * ldc + j)])) << what << " wrote padding";
+        continue;
+      }
+      double ref = 0, mag = 0;
+      for (Idx k = 0; k < c.K; ++k) {
+        const double a = c.ta ? A[static_cast<std::size_t>(k * lda + i)] : A[static_cast<std::size_t>(i * lda + k)];
+        const double b = c.tb ? B[static_cast<std::size_t>(j * ldb + k)] : B[static_cast<std::size_t>(k * ldb + j)];
+        ref += a * b;
+        mag += std::abs(a * b);
+      }
+      const double c0 = C0[static_cast<std::size_t>(i * ldc + j)];
+      ref = c.alpha * ref + (c.beta == 0 ? 0.0 : c.beta * c0);
+      const double err = std::abs(got - ref) / (tol * (std::abs(c.alpha) * mag + std::abs(c.beta * c0) + 1));
+      worst = std::max(worst, err);
+      ASSERT_LE(err, 1.0) << what << " M " << c.M << " N " << c.N << " K " << c.K << " ta " << c.ta << " tb " << c.tb
+                          << " alpha " << c.alpha << " beta " << c.beta << " at (" << i << ", " << j << "): got "
+                          << got << ", float64 reference " << ref;
+    }
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      out.push_back({1, 1, 1, ta, tb, 1, 0, 0});
+      out.push_back({7, 5, 3, ta, tb, 1, 0, 2});
+      out.push_back({1, 37, 13, ta, tb, 0.5, 1, 0});       // one row (GEMV-like)
+      out.push_back({33, 1, 70, ta, tb, -2, 0.25, 1});     // one column
+      out.push_back({67, 259, 300, ta, tb, 1, 0, 3});      // crosses the 32/256/256 blocks
+      out.push_back({130, 70, 513, ta, tb, 1.5, -1, 0});   // K over two panels, threaded
+      out.push_back({5, 6, 0, ta, tb, 1, 0.5, 0});         // K = 0: C = beta C
+      out.push_back({9, 11, 4, ta, tb, 0, 2, 1});          // alpha = 0: C = beta C
+    }
+  return out;
+}
+
+TEST(Gemm, BuildGemmMatchesFloat64Reference) {
+  for (const Case& c : cases()) {
+    check<float>(c, gemm<float>, std::string("gemm<float> (") + gemm_backend_name() + ")");
+    check<double>(c, gemm<double>, "gemm<double>");
+  }
+}
+
+TEST(Gemm, PortableGemmMatchesFloat64Reference) {
+  for (const Case& c : cases()) {
+    check<float>(c, gemm_portable<float>, "gemm_portable<float>");
+    check<double>(c, gemm_portable<double>, "gemm_portable<double>");
+  }
+}
+
+TEST(Gemm, PortableGemmSingleThreadedAndInsideParallelRegions) {
+  const Case c{100, 300, 260, false, true, 1, 0, 0};
+  {
+    BlasSingleThread hold;
+    check<float>(c, gemm_portable<float>, "gemm_portable under BlasSingleThread");
+  }
+  // Each thread of a parallel region runs its own GEMM on the calling thread.
+#pragma omp parallel num_threads(2)
+  {
+    const Case mine{40 + omp_get_thread_num(), 70, 90, omp_get_thread_num() == 1, false, 1, 0.5, 1};
+    check<double>(mine, gemm_portable<double>, "gemm_portable in a parallel region");
+  }
+}
+
+// Shapes aimed at the packed SGEMM: partial MR x NR tiles (MR 12 / 6, NR 32 / 16), K = 1, K a
+// multiple of KC (256), K past KC but not a multiple, and products large enough to thread.
+std::vector<Case> sgemm_edge_cases() {
+  std::vector<Case> out;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      out.push_back({12, 32, 1, ta, tb, 1, 0, 0});        // one full tile, K = 1
+      out.push_back({13, 33, 1, ta, tb, 1, 0.5, 1});      // a tile plus one row and column
+      out.push_back({11, 31, 17, ta, tb, -1, 0, 2});      // less than one tile
+      out.push_back({24, 64, 256, ta, tb, 1, 1, 0});      // K = KC exactly
+      out.push_back({25, 47, 600, ta, tb, 0.75, 0, 3});   // K > KC, not a multiple
+      out.push_back({150, 70, 40, ta, tb, 1, 0, 0});      // past MC (144 / 120)
+      out.push_back({200, 300, 260, ta, tb, 1, -0.5, 1}); // threaded: M < N, split over columns
+      out.push_back({301, 45, 333, ta, tb, 2, 0, 0});     // threaded: M > N, split over rows
+    }
+  out.push_back({20, 2100, 30, false, false, 1, 0, 0});   // past NC (2048), threaded
+  return out;
+}
+
+const GemmIsa kIsas[] = {GemmIsa::Portable, GemmIsa::Avx2, GemmIsa::Avx512};
+
+// One test per ISA, so a CPU without one shows a skip naming it.
+class SgemmIsa : public ::testing::TestWithParam<GemmIsa> {};
+
+TEST_P(SgemmIsa, MatchesFloat64Reference) {
+  const GemmIsa isa = GetParam();
+  if (!gemm_isa_available(isa)) GTEST_SKIP() << "sgemm " << gemm_isa_name(isa) << " is not available on this CPU";
+  const std::string what = std::string("sgemm_isa(") + gemm_isa_name(isa) + ")";
+  const auto fn = [isa](auto&&... args) { sgemm_isa(isa, args...); };
+  for (const Case& c : cases()) check<float>(c, fn, what);
+  for (const Case& c : sgemm_edge_cases()) check<float>(c, fn, what);
+}
+
+TEST_P(SgemmIsa, SingleThreadedAndInsideParallelRegions) {
+  const GemmIsa isa = GetParam();
+  if (!gemm_isa_available(isa)) GTEST_SKIP() << "sgemm " << gemm_isa_name(isa) << " is not available on this CPU";
+  const auto fn = [isa](auto&&... args) { sgemm_isa(isa, args...); };
+  const Case c{100, 300, 260, false, true, 1, 0, 0};
+  {
+    BlasSingleThread hold;
+    check<float>(c, fn, std::string("sgemm_isa(") + gemm_isa_name(isa) + ") under BlasSingleThread");
+  }
+#pragma omp parallel num_threads(2)
+  {
+    const int t = omp_get_thread_num();
+    const Case mine{140 + t, 290 + 3 * t, 300, t == 1, t == 0, 1, 0.5, 1};
+    check<float>(mine, fn, std::string("sgemm_isa(") + gemm_isa_name(isa) + ") in a parallel region");
+  }
+}
+
+TEST_P(SgemmIsa, RejectsOrRunsAsAvailable) {
+  const GemmIsa isa = GetParam();
+  float c = 1;
+  const float a = 2, b = 3;
+  if (!gemm_isa_available(isa)) {
+    EXPECT_THROW(sgemm_isa(isa, false, false, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1), DeviceError);
+    GTEST_SKIP() << "sgemm " << gemm_isa_name(isa) << " is not available on this CPU";
+  }
+  sgemm_isa(isa, false, false, 1, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
+  EXPECT_EQ(c, 6.0f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Gemm, SgemmIsa, ::testing::ValuesIn(kIsas),
+                         [](const ::testing::TestParamInfo<GemmIsa>& param_info) {
+                           return std::string(gemm_isa_name(param_info.param));
+                         });
+
+TEST(Gemm, FloatUsesBestIsa) {
+  const std::string name = gemm_backend_name();
+  const char* env = std::getenv("STRIDER_GEMM");
+  if (sgemm_best_isa() != GemmIsa::Portable && !(env && std::string(env) == "openblas")) {
+    EXPECT_NE(name.find(std::string("strider ") + gemm_isa_name(sgemm_best_isa())), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace strider::kernels::cpu
