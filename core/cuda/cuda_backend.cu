@@ -6,6 +6,11 @@
 // training does no cudaMalloc/cudaFree at all. All work is on the legacy default stream, so a
 // block freed by one op can be handed to the next op without synchronising. When cudaMalloc
 // fails, the cache is emptied and the request retried once before OutOfMemoryError.
+//
+// Under AddressSanitizer on the emulated device (where device memory is host memory), the bytes
+// of a block past the request (the size-class slack) and whole cached blocks are poisoned, so a
+// kernel that writes one element past its buffer, or uses a freed tensor's memory, is reported
+// even though the caching allocator owns the bytes.
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -16,6 +21,15 @@
 #include <strider/core/error.hpp>
 #include <strider/core/storage.hpp>
 #include <strider/kernels/cuda_runtime.hpp>
+
+#if STRIDER_EMULATED_CUDA && defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define STRIDER_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define STRIDER_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define STRIDER_POISON(p, n) ((void)(p), (void)(n))
+#define STRIDER_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 namespace strider {
 namespace {
@@ -74,6 +88,8 @@ class CudaBackend final : public DeviceBackend {
       ++dc.stats.device_mallocs;
       dc.stats.bytes_reserved += size;
     }
+    STRIDER_UNPOISON(p, nbytes);
+    STRIDER_POISON(static_cast<char*>(p) + nbytes, size - nbytes);
     dc.live.emplace(p, size);
     dc.stats.bytes_in_use += size;
     dc.stats.peak_bytes_in_use = std::max(dc.stats.peak_bytes_in_use, dc.stats.bytes_in_use);
@@ -90,6 +106,7 @@ class CudaBackend final : public DeviceBackend {
     dc.stats.bytes_in_use -= size;
     dc.stats.bytes_cached += size;
     dc.free_blocks.emplace(size, ptr);
+    STRIDER_POISON(ptr, size);
   }
 
   void copy_from_host(void* dst, const void* src, std::size_t n, int index) override {
@@ -137,6 +154,7 @@ class CudaBackend final : public DeviceBackend {
   void release_cached(DeviceCache& dc) {
     STRIDER_CUDA_CHECK(cudaDeviceSynchronize());
     for (auto& [size, p] : dc.free_blocks) {
+      STRIDER_UNPOISON(p, size);
       STRIDER_CUDA_CHECK(cudaFree(p));
       ++dc.stats.device_frees;
       dc.stats.bytes_reserved -= size;
