@@ -412,6 +412,42 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   return loss_common("mse_loss", k::LossKind::MeanSquaredError, input, target, reduction);
 }
 
+Tensor log_softmax(const Tensor& x, std::int64_t dim) {
+  STRIDER_CHECK(x.defined(), ValueError, "log_softmax: the input tensor is undefined");
+  const std::int64_t nd = x.dim();
+  STRIDER_CHECK(nd >= 1 && dim >= -nd && dim < nd, IndexError,
+                "log_softmax: dim " << dim << " is out of range for a " << nd << "-d tensor of shape "
+                                    << shape_str(x.shape()) << " (valid: " << -nd << " .. " << nd - 1 << ")");
+  // The max is a constant shift (it cancels in the gradient), so it is taken without a graph.
+  const Tensor shifted = x - amax(x, {dim}, true).detach();
+  return shifted - log(sum(exp(shifted), {dim}, true));
+}
+
+Tensor cross_entropy(const Tensor& logits, const std::vector<std::int32_t>& labels, Reduction reduction) {
+  STRIDER_CHECK(logits.defined(), ValueError, "cross_entropy: the logits tensor is undefined");
+  STRIDER_CHECK(logits.dim() == 2 && logits.size(0) == static_cast<std::int64_t>(labels.size()), ShapeError,
+                "cross_entropy: logits must be (N, C) with N = the number of labels; got logits "
+                    << shape_str(logits.shape()) << " and " << labels.size()
+                    << " labels (flatten the scores to (N, C) first, one label per row)");
+  const std::int64_t n = logits.size(0), c = logits.size(1);
+  std::vector<double> onehot(static_cast<std::size_t>(n * c), 0.0);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int32_t y = labels[static_cast<std::size_t>(i)];
+    STRIDER_CHECK(y >= 0 && y < c, IndexError,
+                  "cross_entropy: label " << y << " of row " << i << " is outside [0, " << c << ") for " << c
+                                          << " classes (labels are class indices 0 .. C-1)");
+    onehot[static_cast<std::size_t>(i * c + y)] = 1.0;
+  }
+  const Tensor target = Tensor::from_vector(onehot, {n, c}, logits.options());
+  const Tensor per_row = -sum(log_softmax(logits, 1) * target, {1});
+  switch (reduction) {
+    case Reduction::None: return per_row;
+    case Reduction::Sum: return sum(per_row);
+    case Reduction::Mean: break;
+  }
+  return mean(per_row);
+}
+
 }  // namespace strider
 
 // ---- optimizer steps -----------------------------------------------------------------------------

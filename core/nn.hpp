@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <strider/core/tensor.hpp>
 
@@ -58,6 +59,15 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, Reduction
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         Reduction reduction = Reduction::Mean);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+// log(softmax(x)) along `dim` (negative counts from the end), computed stably as
+// x - max - log(sum(exp(x - max))). A composite of differentiable ops.
+Tensor log_softmax(const Tensor& x, std::int64_t dim = -1);
+// Multi-class cross entropy, PyTorch's F.cross_entropy with class-index targets: logits (N, C),
+// labels N integers in [0, C) -> -log_softmax(logits)[n, label[n]], reduced. IndexError naming
+// the first bad label; ShapeError when logits is not (N, C) with N == labels.size().
+Tensor cross_entropy(const Tensor& logits, const std::vector<std::int32_t>& labels,
+                     Reduction reduction = Reduction::Mean);
 
 }  // namespace strider
 

@@ -3,10 +3,14 @@
 //   dcgan train [--dataset fashion-mnist] [--image-size 64] [--iterations 500] [--outf out/dcgan] ...
 //   dcgan sample --checkpoint out/dcgan/checkpoint.safetensors --count 64 --output samples.png
 //   dcgan plan --image-size 64 [--input-size 28]
+//   dcgan classifier --output out/classifier.safetensors      (the feature classifier for `score`)
+//   dcgan score --checkpoint out/dcgan/checkpoint.safetensors --classifier out/classifier.safetensors
 //
 // Exit codes: 0 success, 1 a strider error (the message says what to change), 2 bad usage.
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <iomanip>
 #include <iostream>
 
 #include <strider/core/autograd.hpp>
@@ -16,6 +20,7 @@
 #include <strider/models/data.hpp>
 #include <strider/models/dcgan.hpp>
 #include <strider/models/image.hpp>
+#include <strider/models/quality.hpp>
 #include <strider/models/train.hpp>
 
 namespace {
@@ -46,6 +51,60 @@ int run_plan(models::DcganConfig m, std::int64_t input_size, std::int64_t batch)
   std::cout << "generator, noise (" << batch << ", " << m.nz << ", 1, 1):\n" << pg.str() << "\n";
   std::cout << "discriminator, images (" << batch << ", " << m.nc << ", " << s << ", " << s << "):\n" << pd.str() << "\n";
   return pg.ok() && pd.ok() ? 0 : 1;
+}
+
+// `count` images from generator g (in its current mode), in batches, on the CPU.
+Tensor generate(nn::Sequential& g, const models::DcganConfig& c, std::int64_t count, std::uint64_t seed, Device dev) {
+  Generator gen(seed);
+  NoGradGuard ng;
+  std::vector<float> all;
+  Shape shape;
+  for (std::int64_t s = 0; s < count; s += 500) {
+    const std::int64_t k = std::min<std::int64_t>(500, count - s);
+    const Tensor img = g.forward(Tensor::randn({k, c.nz, 1, 1}, gen, dev)).to(Device::cpu(), DType::Float32).contiguous();
+    shape = img.shape();
+    const float* p = static_cast<const float*>(img.data_ptr());
+    all.insert(all.end(), p, p + img.numel());
+  }
+  shape[0] = count;
+  return Tensor::from_vector(all, shape);
+}
+
+int run_score(const std::string& checkpoint, const std::string& classifier_path, const std::string& dataroot,
+              std::int64_t count, std::uint64_t seed, const std::string& device) {
+  STRIDER_CHECK(count >= 2, ValueError, "--count " << count << " must be >= 2 (a covariance needs two samples)");
+  STRIDER_CHECK(std::filesystem::exists(classifier_path), IoError,
+                "no feature classifier at " << classifier_path << "; train one first (about a minute): dcgan classifier --output "
+                                            << classifier_path);
+  double accuracy = 0;
+  auto clf = models::load_classifier(classifier_path, &accuracy);
+  const Device dev(device);
+  clf->to(dev);
+  models::DcganConfig c;
+  auto trained = models::load_generator(checkpoint, dev, &c);
+  Generator init(seed + 1);
+  auto untrained = models::make_generator(c, init);
+  untrained->to(dev);
+  untrained->eval();
+
+  const Tensor test = models::fashion_mnist_images(dataroot, false, count);
+  const Tensor train = models::fashion_mnist_images(dataroot, true, count);
+  const models::FeatureStats ref = models::feature_stats(models::classifier_features(*clf, test));
+  const auto score = [&](const Tensor& images) {
+    return models::frechet_distance(ref, models::feature_stats(models::classifier_features(*clf, images)));
+  };
+  std::cout << "Frechet distance to " << test.size(0) << " Fashion-MNIST test images, on the " << models::kFeatureDim
+            << " features of the strider classifier " << classifier_path << " (test accuracy " << std::fixed
+            << std::setprecision(1) << 100 * accuracy << "%); lower is better:\n";
+  std::cout << "  " << std::left << std::setw(44) << ("real training images (" + std::to_string(train.size(0)) + ")")
+            << std::right << std::setw(10) << std::setprecision(2) << score(train) << "   the floor\n";
+  std::cout << "  " << std::left << std::setw(44) << ("trained generator (" + std::to_string(count) + " samples)")
+            << std::right << std::setw(10) << score(generate(*trained, c, count, seed, dev)) << "   " << checkpoint
+            << "\n";
+  std::cout << "  " << std::left << std::setw(44) << ("untrained generator (" + std::to_string(count) + " samples)")
+            << std::right << std::setw(10) << score(generate(*untrained, c, count, seed, dev))
+            << "   same architecture, DCGAN init\n";
+  return 0;
 }
 
 }  // namespace
@@ -99,6 +158,28 @@ int main(int argc, char** argv) {
   plan->add_option("--input-size", input_size, "size of the images fed to the discriminator (default: --image-size)");
   plan->add_option("--batch-size,--batchSize", plan_batch, "batch size to plan for")->capture_default_str();
 
+  models::ClassifierTrainConfig cc;
+  std::string clf_out = "out/classifier.safetensors";
+  auto* classifier = app.add_subcommand(
+      "classifier", "train the small Fashion-MNIST classifier whose features `score` compares (about a minute)");
+  classifier->add_option("--dataroot", cc.dataroot, "Fashion-MNIST IDX files (default " + std::string(models::kFashionMnistRoot) + ")");
+  classifier->add_option("--epochs", cc.epochs, "epochs")->capture_default_str();
+  classifier->add_option("--seed", cc.seed, "random seed")->capture_default_str();
+  classifier->add_option("--output,-o", clf_out, "safetensors file to write")->capture_default_str();
+
+  std::string score_ckpt, score_clf = "out/classifier.safetensors", score_root, score_device = "cpu";
+  std::int64_t score_count = 10000;
+  std::uint64_t score_seed = 0;
+  auto* score = app.add_subcommand("score", "sample quality as a number: the Frechet distance between the classifier "
+                                            "features of generated and real Fashion-MNIST images, for a checkpoint's "
+                                            "generator and an untrained one");
+  score->add_option("--checkpoint", score_ckpt, "a checkpoint written by `dcgan train` (grey images)")->required();
+  score->add_option("--classifier", score_clf, "written by `dcgan classifier`")->capture_default_str();
+  score->add_option("--dataroot", score_root, "Fashion-MNIST IDX files (default " + std::string(models::kFashionMnistRoot) + ")");
+  score->add_option("--count", score_count, "images per set")->capture_default_str();
+  score->add_option("--seed", score_seed, "noise seed")->capture_default_str();
+  score->add_option("--device", score_device, "cpu | cuda")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -123,6 +204,19 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*plan) return run_plan(pc, input_size, plan_batch);
+    if (*classifier) {
+      auto clf = models::train_classifier(cc, std::cout);
+      std::vector<std::int32_t> labels;
+      const Tensor test = models::fashion_mnist_images(cc.dataroot, false, 0, &labels);
+      const double acc = models::classifier_accuracy(*clf, test, labels);
+      const auto parent = std::filesystem::path(clf_out).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+      models::save_classifier(clf_out, *clf, acc);
+      std::cout << "wrote the classifier (test accuracy " << std::fixed << std::setprecision(2) << 100 * acc
+                << "%) to " << clf_out << "\n";
+      return 0;
+    }
+    if (*score) return run_score(score_ckpt, score_clf, score_root, score_count, score_seed, score_device);
   } catch (const Error& e) {
     std::cerr << "dcgan: error: " << e.what() << "\n";
     return 1;

@@ -255,7 +255,7 @@ void Trainer::run(std::ostream& out) {
   out << "strider dcgan: " << describe(config_.model) << " on " << data_->describe() << ", device " << device_
       << ", batch " << config_.batch_size << ", " << target << " iterations (" << per_epoch << " per epoch)";
   if (iteration_ > 0) out << ", resuming at iteration " << iteration_;
-  out << "\n  output: " << config_.outf << "/ (fake_samples.png, loss_curve.png, metrics.csv, checkpoint.safetensors)\n";
+  out << "\n  output: " << config_.outf << "/ (fake_samples.png, loss_curve.png, metrics.csv, checkpoint.safetensors)" << std::endl;
   if (iteration_ == 0) {
     Batch first;
     DataLoader peek(data_, loader_->options());
@@ -296,7 +296,7 @@ void Trainer::run(std::ostream& out) {
            << "  D(x) " << s.d_x << "  D(G(z)) " << s.d_g_z1 << " / " << s.d_g_z2 << std::setprecision(1) << "  "
            << rate << " img/s  ETA " << fmt_time(eta);
       if (tty) out << "\r" << line.str() << "\033[K" << std::flush;
-      else out << line.str() << "\n";
+      else out << line.str() << std::endl;  // flushed: a log piped through tee shows it now
     }
     if (iteration_ % config_.sample_every == 0 || iteration_ == target) {
       write_samples();

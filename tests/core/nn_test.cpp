@@ -174,5 +174,57 @@ TEST_P(NnDevices, TrainingStepMatchesFloat64) {
 
 INSTANTIATE_TEST_SUITE_P(Devices, NnDevices, ::testing::ValuesIn(testing::test_devices()), testing::device_name);
 
+// ---- log_softmax / cross_entropy (composites of differentiable ops) -----------------------------
+
+TEST(Nn, CrossEntropyMatchesFloat64FormulaOnEveryDevice) {
+  Generator g(7);
+  const Tensor logits64 = Tensor::randn({5, 7}, g, DType::Float64, 0, 3);
+  const std::vector<std::int32_t> labels = {0, 6, 3, 3, 1};
+  const auto v = logits64.to_vector<double>();
+  std::vector<double> expect_rows;
+  for (int i = 0; i < 5; ++i) {
+    double m = -1e300, z = 0;
+    for (int c = 0; c < 7; ++c) m = std::max(m, v[i * 7 + c]);
+    for (int c = 0; c < 7; ++c) z += std::exp(v[i * 7 + c] - m);
+    expect_rows.push_back(-(v[i * 7 + labels[i]] - m - std::log(z)));
+  }
+  double expect_mean = 0;
+  for (double r : expect_rows) expect_mean += r / 5;
+  for (const Device d : testing::test_devices()) {
+    const Tensor x = logits64.to(d, DType::Float32);
+    EXPECT_NEAR(cross_entropy(x, labels).item(), expect_mean, 1e-5) << d;
+    EXPECT_NEAR(cross_entropy(x, labels, Reduction::Sum).item(), 5 * expect_mean, 5e-5) << d;
+    const auto rows = cross_entropy(x, labels, Reduction::None).to(Device::cpu()).to_vector<float>();
+    ASSERT_EQ(rows.size(), 5u);
+    for (int i = 0; i < 5; ++i) EXPECT_NEAR(rows[i], expect_rows[i], 1e-5) << d << " row " << i;
+    // Rows of log_softmax exponentiate to distributions, also for huge logits (stability).
+    const auto ls = exp(log_softmax(x * 1000.0)).to(Device::cpu()).to_vector<float>();
+    for (int i = 0; i < 5; ++i) {
+      double s = 0;
+      for (int c = 0; c < 7; ++c) s += ls[i * 7 + c];
+      EXPECT_NEAR(s, 1.0, 1e-5) << d << " row " << i;
+    }
+  }
+}
+
+TEST(Nn, GradcheckLogSoftmaxAndCrossEntropy) {
+  expect_gradcheck("log_softmax dim 1", [](const std::vector<Tensor>& in) { return log_softmax(in[0], 1); },
+                   {param({3, 4}, 11, -2, 2)});
+  expect_gradcheck("log_softmax dim 0", [](const std::vector<Tensor>& in) { return log_softmax(in[0], 0); },
+                   {param({3, 4, 2}, 12, -2, 2)});
+  for (const Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None})
+    expect_gradcheck("cross_entropy", [r](const std::vector<Tensor>& in) { return cross_entropy(in[0], {2, 0, 1}, r); },
+                     {param({3, 4}, 13, -2, 2)});
+}
+
+TEST(Nn, CrossEntropyErrorsNameTheProblem) {
+  const Tensor x = Tensor::zeros({2, 3});
+  STRIDER_EXPECT_THROW_MSG(cross_entropy(x, {0, 3}), IndexError, "label 3 of row 1", "[0, 3)");
+  STRIDER_EXPECT_THROW_MSG(cross_entropy(x, {0, -1}), IndexError, "label -1");
+  STRIDER_EXPECT_THROW_MSG(cross_entropy(x, {0}), ShapeError, "[2, 3]", "1 labels");
+  STRIDER_EXPECT_THROW_MSG(cross_entropy(Tensor::zeros({2, 3, 1}), {0, 1}), ShapeError, "(N, C)");
+  STRIDER_EXPECT_THROW_MSG(log_softmax(x, 2), IndexError, "dim 2", "-2 .. 1");
+}
+
 }  // namespace
 }  // namespace strider
