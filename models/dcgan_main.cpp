@@ -71,7 +71,7 @@ Tensor generate(nn::Sequential& g, const models::DcganConfig& c, std::int64_t co
 }
 
 int run_score(const std::string& checkpoint, const std::string& classifier_path, const std::string& dataroot,
-              std::int64_t count, std::uint64_t seed, const std::string& device) {
+              std::int64_t count, std::uint64_t seed, const std::string& device, bool batch_stats) {
   STRIDER_CHECK(count >= 2, ValueError, "--count " << count << " must be >= 2 (a covariance needs two samples)");
   STRIDER_CHECK(std::filesystem::exists(classifier_path), IoError,
                 "no feature classifier at " << classifier_path << "; train one first (about a minute): dcgan classifier --output "
@@ -86,6 +86,10 @@ int run_score(const std::string& checkpoint, const std::string& classifier_path,
   auto untrained = models::make_generator(c, init);
   untrained->to(dev);
   untrained->eval();
+  if (batch_stats) {  // normalise each batch of 500 by its own statistics, as the trainer's grids do
+    trained->train();
+    untrained->train();
+  }
 
   const Tensor test = models::fashion_mnist_images(dataroot, false, count);
   const Tensor train = models::fashion_mnist_images(dataroot, true, count);
@@ -179,6 +183,9 @@ int main(int argc, char** argv) {
   score->add_option("--count", score_count, "images per set")->capture_default_str();
   score->add_option("--seed", score_seed, "noise seed")->capture_default_str();
   score->add_option("--device", score_device, "cpu | cuda")->capture_default_str();
+  bool score_batch_stats = false;
+  score->add_flag("--batch-stats", score_batch_stats,
+                  "generators normalise with batch statistics (as the trainer's sample grids), not running ones");
 
   try {
     app.parse(argc, argv);
@@ -216,7 +223,7 @@ int main(int argc, char** argv) {
                 << "%) to " << clf_out << "\n";
       return 0;
     }
-    if (*score) return run_score(score_ckpt, score_clf, score_root, score_count, score_seed, score_device);
+    if (*score) return run_score(score_ckpt, score_clf, score_root, score_count, score_seed, score_device, score_batch_stats);
   } catch (const Error& e) {
     std::cerr << "dcgan: error: " << e.what() << "\n";
     return 1;
