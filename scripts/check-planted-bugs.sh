@@ -75,7 +75,9 @@ EOF
     rows+=("| $name | $file | NOT caught |"); status=1
   else
     n=$?
-    why=$(grep -m1 -E "AddressSanitizer|cudaError[A-Za-z]*|Expected|Failure|barrier" "$log" | cut -c1-140 | tr '|' '/')
+    why=$( { grep -m1 -E "AddressSanitizer|barrier|cudaError[A-Za-z]*" "$log" || grep -m1 -E "Failure|Expected" "$log"; } |
+          cut -c1-160 | tr '|' '/')
+    mkdir -p "$root/out/planted-bugs" && cp "$log" "$root/out/planted-bugs/"
     rows+=("| $name | $file | caught in $n of ${#schedules[@]} schedules: $why |")
   fi
   git -C "$wt" checkout -- "$file"
