@@ -22,7 +22,7 @@
 # emulated build, not used here. What is missing is reported; without GoogleTest the build runs
 # with -DSTRIDER_BUILD_TESTS=OFF (no ctest, no sanitizer step), without Google Benchmark with
 # -DSTRIDER_BUILD_BENCH=OFF (PyTorch's numbers alone), without OpenBLAS with -DSTRIDER_BLAS=OFF
-# (strider's portable CPU GEMM; the GPU kernels do not use it).
+# (strider's portable GEMM for float64 on the CPU; the GPU kernels do not use it).
 # To bring them: run `bash scripts/gpu-runbook.sh --fetch-deps` on this project's Debian machine;
 # it downloads the Debian bookworm .debs (OpenBLAS + libgfortran, GoogleTest/GoogleMock, Google
 # Benchmark; ~13 MB) into build-gpu-deps/ (ignored by git, matched by /build*/); carry that folder
@@ -140,7 +140,7 @@ elif [ -n "$pre_cblas" ] && [ -n "$pre_openblas" ]; then
   deps_notes+=("OpenBLAS: carried ($pre_openblas)")
 else
   cmake_args+=(-DSTRIDER_BLAS=OFF)
-  deps_notes+=("OpenBLAS: MISSING (cblas.h ${sys_cblas:-not found}, libopenblas ${sys_openblas:-not found}): built with -DSTRIDER_BLAS=OFF (strider's portable CPU GEMM: CPU tests slower, GPU results unaffected). Carry build-gpu-deps (--fetch-deps) for OpenBLAS.")
+  deps_notes+=("OpenBLAS: MISSING (cblas.h ${sys_cblas:-not found}, libopenblas ${sys_openblas:-not found}): built with -DSTRIDER_BLAS=OFF (float64 CPU GEMM portable and slower, float32 strider's SGEMM as always; GPU results unaffected). Carry build-gpu-deps (--fetch-deps) for OpenBLAS.")
 fi
 find_config() {  # PackageConfig.cmake name, e.g. GTestConfig.cmake
   sys_first_of /usr/lib/$multi/cmake/*/"$1" /usr/lib/cmake/*/"$1" /usr/lib64/cmake/*/"$1" /usr/local/lib/cmake/*/"$1" \
