@@ -67,6 +67,7 @@ struct Geo {
   bool fully_connected;  // one output position whose window is the whole unpadded input
   Idx tile_cols;        // columns per tile (within an image) ...
   Idx images_per_tile;  // ... or whole images per tile (exactly one of the two is > 1 or both 1)
+  std::uint64_t weights_token = 0;  // forward / backward-data: the pass's sgemm_reuse_token
 
   Geo(const Conv2dLowered& low, int threads) : l(low) {
     Cg = l.ci_per_group();
@@ -246,9 +247,11 @@ Block gemm_block(Idx M, Idx N, int t, int T) {
   return {r.begin, r.end, 0, N};
 }
 
+// a_token != 0: A is the pass's weights, the same for every tile (sgemm_reuse_a packs it once).
 void sgemm(bool ta, bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, const float* B, Idx ldb, float beta,
-           float* C, Idx ldc) {
-  gemm<float>(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+           float* C, Idx ldc, std::uint64_t a_token = 0) {
+  if (a_token != 0) sgemm_reuse_a(a_token, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+  else gemm<float>(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 
 // One thread's buffers: im2col, two staging matrices for multi-image tiles, the column taps.
@@ -300,11 +303,11 @@ void forward_step(const Geo& G, const float* xc, const float* w, const float* bi
       for (Idx k = blk.m0; k < blk.m1; ++k) std::fill(y + k * G.HoWo + blk.n0, y + k * G.HoWo + blk.n1, bias_g[k]);
     }
     sgemm(false, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, G.wg(w, g) + blk.m0 * G.Kred, G.Kred, B + blk.n0,
-          ldb, bias_g ? 1.0f : 0.0f, y + blk.m0 * G.HoWo + blk.n0, G.HoWo);
+          ldb, bias_g ? 1.0f : 0.0f, y + blk.m0 * G.HoWo + blk.n0, G.HoWo, G.weights_token);
   } else {
     float* stage = buf.stage_b.data();
     sgemm(false, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, G.wg(w, g) + blk.m0 * G.Kred, G.Kred, B + blk.n0,
-          ldb, 0.0f, stage + blk.m0 * cols + blk.n0, cols);
+          ldb, 0.0f, stage + blk.m0 * cols + blk.n0, cols, G.weights_token);
     sync();
     const Range kr = split(G.Kg, T, t);
     unpack(stage, tl, kr.begin, kr.end, Idx{G.l.Co} * G.HoWo, G.HoWo, bias_g, false, G.yg(yc, 0, g));
@@ -334,10 +337,10 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
     const Block blk = gemm_block(G.Cg, cols, t, T);
     if (tl.single()) {
       sgemm(true, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kg, G.wg(w, g) + blk.m0, G.Kred, B + blk.n0, ldb, 1.0f,
-            G.xg(gxc, tl.n0, g) + tl.j0 + blk.m0 * G.HiWi + blk.n0, G.HiWi);
+            G.xg(gxc, tl.n0, g) + tl.j0 + blk.m0 * G.HiWi + blk.n0, G.HiWi, G.weights_token);
     } else {
       sgemm(true, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kg, G.wg(w, g) + blk.m0, G.Kred, B + blk.n0, ldb, 0.0f,
-            buf.stage_b.data() + blk.m0 * cols + blk.n0, cols);
+            buf.stage_b.data() + blk.m0 * cols + blk.n0, cols, G.weights_token);
       sync();
       unpack(buf.stage_b.data(), tl, cr.begin, cr.end, Idx{G.l.Ci} * G.HiWi, G.HiWi, nullptr, true, G.xg(gxc, 0, g));
     }
@@ -346,7 +349,7 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
   }
   const Block blk = gemm_block(G.Kred, cols, t, T);
   sgemm(true, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kg, G.wg(w, g) + blk.m0, G.Kred, B + blk.n0, ldb, 0.0f,
-        buf.col.data() + blk.m0 * cols + blk.n0, cols);
+        buf.col.data() + blk.m0 * cols + blk.n0, cols, G.weights_token);
   sync();
   col2im_add(G, buf.taps, buf.col.data(), cols, tl, cr.begin, cr.end, G.xg(gxc, 0, g), Idx{G.l.Ci} * G.HiWi);
   sync();
@@ -485,7 +488,8 @@ void run_within(const Geo& G, int T, Step&& step) {
 
 void lowered_forward(const Conv2dLowered& l, const float* xc, const float* w, const float* bias, float* yc, int T,
                      Conv2dParallel mode) {
-  const Geo G(l, T);
+  Geo G(l, T);
+  G.weights_token = sgemm_reuse_token();
   if (G.fully_connected) {
     for (Idx i = 0; i < Idx{l.N} * l.Co; ++i) yc[i] = bias ? bias[i % l.Co] : 0.0f;
     fully_connected(Lowered::kForward, G, xc, w, nullptr, yc, T);
@@ -503,7 +507,8 @@ void lowered_forward(const Conv2dLowered& l, const float* xc, const float* w, co
 
 void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float* w, const float* bias, float* gxc,
                            int T, Conv2dParallel mode) {
-  const Geo G(l, T);
+  Geo G(l, T);
+  G.weights_token = sgemm_reuse_token();
   // Every element of gxc is a sum of col2im contributions (or of none): start from bias or zero.
   const Idx planes = Idx{l.N} * l.Ci;
 #pragma omp parallel for num_threads(T) schedule(static)

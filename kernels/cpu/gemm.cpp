@@ -1,6 +1,7 @@
 #include <strider/kernels/cpu/gemm.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -137,6 +138,20 @@ void gemm(bool trans_a, bool trans_b, Idx M, Idx N, Idx K, T alpha, const T* A, 
 #else
   gemm_portable<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+}
+
+std::uint64_t sgemm_reuse_token() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+void sgemm_reuse_a(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const float* A,
+                   Idx lda, const float* B, Idx ldb, float beta, float* C, Idx ldc) {
+  if (sgemm_best_isa() != GemmIsa::Portable && !float_uses_openblas()) {
+    sgemm_isa(sgemm_best_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, token);
+    return;
+  }
+  gemm<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 const char* gemm_backend_name() {

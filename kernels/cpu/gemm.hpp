@@ -41,11 +41,23 @@ bool gemm_isa_available(GemmIsa isa);
 // Avx512, else Avx2 (with FMA), else Portable; decided once.
 GemmIsa sgemm_best_isa();
 const char* gemm_isa_name(GemmIsa isa);  // "portable", "avx2", "avx512"
-// gemm<float> on `isa` (Portable: gemm_portable<float>); throws std::invalid_argument when
-// !gemm_isa_available(isa).
+// gemm<float> on `isa` (Portable: gemm_portable<float>); DeviceError when !gemm_isa_available(isa).
+// reuse_token: see sgemm_reuse_a (0: none).
 void sgemm_isa(GemmIsa isa, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
-               std::int64_t ldc);
+               std::int64_t ldc, std::uint64_t reuse_token = 0);
+
+// Reusing a packed op(A). A caller that multiplies one op(A) by many B's — a convolution pass, its
+// weights by every column tile — takes a token per pass (sgemm_reuse_token(): never 0, never
+// repeated) and passes it with each call. strider's SGEMM then packs op(A) once per thread and
+// reuses the packed copy while (token, A, lda, trans_a, M, K) match (up to 16 MiB per thread).
+// The caller promises that op(A)'s values do not change while it uses the token; a new pass takes
+// a new token. Where strider's SGEMM is not used (STRIDER_GEMM=openblas, a CPU without AVX2) this
+// is gemm<float>.
+std::uint64_t sgemm_reuse_token();
+void sgemm_reuse_a(std::uint64_t token, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                   float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta,
+                   float* C, std::int64_t ldc);
 
 // Internal: whether a BlasSingleThread is alive on this thread (the GEMMs then stay on it).
 bool gemm_single_thread_held();

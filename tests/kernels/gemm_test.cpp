@@ -180,6 +180,49 @@ TEST_P(SgemmIsa, RejectsOrRunsAsAvailable) {
   EXPECT_EQ(c, 6.0f);
 }
 
+// sgemm_reuse_a's contract: one token per op(A); the packed copy is reused across calls (also with
+// N beyond one column block, and K beyond one depth slice), and a new token or another A repacks.
+TEST_P(SgemmIsa, ReusedPackedAMatchesReferenceAcrossCalls) {
+  const GemmIsa isa = GetParam();
+  if (!gemm_isa_available(isa)) GTEST_SKIP() << "sgemm " << gemm_isa_name(isa) << " is not available on this CPU";
+  const Idx M = 37, K = 600;
+  for (const bool ta : {false, true}) {
+    const Idx lda = (ta ? M : K) + 1;
+    auto A = random_values<float>((ta ? K : M) * lda, 50 + ta);
+    const auto a_at = [&](const std::vector<float>& a, Idx i, Idx k) {
+      return static_cast<double>(ta ? a[static_cast<std::size_t>(k * lda + i)] : a[static_cast<std::size_t>(i * lda + k)]);
+    };
+    const auto run = [&](std::uint64_t token, const std::vector<float>& a, Idx N, std::uint64_t seed) {
+      const auto B = random_values<float>(K * N, seed);
+      auto C = random_values<float>(M * N, seed + 1);
+      const auto C0 = C;
+      sgemm_isa(isa, ta, false, M, N, K, 1.0f, a.data(), lda, B.data(), N, 0.5f, C.data(), N, token);
+      for (Idx i = 0; i < M; ++i)
+        for (Idx j = 0; j < N; ++j) {
+          double ref = 0.5 * C0[static_cast<std::size_t>(i * N + j)], mag = std::abs(ref);
+          for (Idx k = 0; k < K; ++k) {
+            const double t = a_at(a, i, k) * B[static_cast<std::size_t>(k * N + j)];
+            ref += t;
+            mag += std::abs(t);
+          }
+          ASSERT_NEAR(C[static_cast<std::size_t>(i * N + j)], ref, 2e-5 * (mag + 1))
+              << gemm_isa_name(isa) << " ta " << ta << " N " << N << " token " << token << " at (" << i << ", " << j << ")";
+        }
+    };
+    const std::uint64_t t1 = sgemm_reuse_token();
+    run(t1, A, 50, 60);
+    run(t1, A, 2100, 61);  // reused; two column blocks
+    run(t1, A, 7, 62);
+    for (float& v : A) v = -v + 0.25f;  // new values: the caller takes a new token
+    const std::uint64_t t2 = sgemm_reuse_token();
+    EXPECT_NE(t1, t2);
+    run(t2, A, 33, 63);
+    const std::vector<float> copy = A;  // same values elsewhere: the pointer is part of the key
+    run(t2, copy, 33, 64);
+    run(t2, A, 33, 65);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Gemm, SgemmIsa, ::testing::ValuesIn(kIsas),
                          [](const ::testing::TestParamInfo<GemmIsa>& param_info) {
                            return std::string(gemm_isa_name(param_info.param));
