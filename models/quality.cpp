@@ -213,24 +213,31 @@ Tensor to_classifier_input(const Tensor& images) {
   return out;
 }
 
+Tensor map_batches(std::int64_t n, std::int64_t batch, const std::function<Tensor(std::int64_t, std::int64_t)>& f) {
+  STRIDER_CHECK(batch >= 1 && n >= 1, ValueError, "map_batches: " << n << " items in batches of " << batch
+                                                                   << "; both must be >= 1");
+  NoGradGuard ng;
+  std::vector<float> all;
+  Shape shape;
+  for (std::int64_t s = 0; s < n; s += batch) {
+    const Tensor piece = f(s, std::min(batch, n - s)).to(Device::cpu(), DType::Float32).contiguous();
+    shape = piece.shape();
+    const float* p = static_cast<const float*>(piece.data_ptr());
+    all.insert(all.end(), p, p + piece.numel());
+  }
+  shape[0] = n;
+  return Tensor::from_vector(all, shape);
+}
+
 Tensor classifier_features(nn::Sequential& classifier, const Tensor& images, std::int64_t batch, bool logits) {
-  STRIDER_CHECK(batch >= 1, ValueError, "classifier_features: batch " << batch << " must be >= 1");
   const Tensor x = to_classifier_input(images);
   const std::size_t stop = logits ? classifier.size() : classifier.size() - 2;  // before the last ReLU + linear
   const Device dev = classifier.parameters().front().device();
-  NoGradGuard ng;
-  const std::int64_t n = x.size(0);
-  std::vector<float> all;
-  std::int64_t width = 0;
-  for (std::int64_t s = 0; s < n; s += batch) {
-    Tensor h = x.narrow(0, s, std::min(batch, n - s)).to(dev);
+  return map_batches(x.size(0), batch, [&](std::int64_t s, std::int64_t k) {
+    Tensor h = x.narrow(0, s, k).to(dev);
     for (std::size_t i = 0; i < stop; ++i) h = classifier[i]->forward(h);
-    h = h.to(Device::cpu(), DType::Float32).contiguous();
-    width = h.size(1);
-    const float* p = static_cast<const float*>(h.data_ptr());
-    all.insert(all.end(), p, p + h.numel());
-  }
-  return Tensor::from_vector(all, {n, width});
+    return h;
+  });
 }
 
 Tensor fashion_mnist_images(const std::string& dataroot, bool train, std::int64_t limit,
@@ -273,7 +280,8 @@ double classifier_accuracy(nn::Sequential& classifier, const Tensor& images, con
   return labels.empty() ? 0.0 : static_cast<double>(right) / static_cast<double>(labels.size());
 }
 
-std::shared_ptr<nn::Sequential> train_classifier(const ClassifierTrainConfig& config, std::ostream& log) {
+std::shared_ptr<nn::Sequential> train_classifier(const ClassifierTrainConfig& config, std::ostream& log,
+                                                 double* test_accuracy) {
   STRIDER_CHECK(config.epochs >= 1 && config.batch_size >= 1 && config.lr > 0, ValueError,
                 "train_classifier: epochs " << config.epochs << ", batch size " << config.batch_size << ", lr "
                                             << config.lr << "; each must be positive");
@@ -316,6 +324,7 @@ std::shared_ptr<nn::Sequential> train_classifier(const ClassifierTrainConfig& co
     }
     clf->eval();
     const double acc = classifier_accuracy(*clf, test, test_labels);
+    if (test_accuracy) *test_accuracy = acc;
     clf->train();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     log << "classifier epoch " << e + 1 << "/" << config.epochs << ": loss " << std::fixed << std::setprecision(4)

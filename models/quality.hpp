@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -77,8 +78,14 @@ struct ClassifierTrainConfig {
   std::int64_t max_train_images = 0;  // 0: all 60000
 };
 // Trains on the training set, prints a line per epoch (loss, test accuracy) to `log`, and returns
-// the classifier in eval mode. IoError when the dataset is missing (naming the package).
-std::shared_ptr<nn::Sequential> train_classifier(const ClassifierTrainConfig& config, std::ostream& log);
+// the classifier in eval mode (its final test accuracy in *test_accuracy when given). IoError when
+// the dataset is missing (naming the package).
+std::shared_ptr<nn::Sequential> train_classifier(const ClassifierTrainConfig& config, std::ostream& log,
+                                                 double* test_accuracy = nullptr);
+
+// f(start, k) for k = min(batch, n - start) at start = 0, batch, 2 batch, ... under NoGradGuard, each
+// result (k, ...) moved to the CPU as float32 and the pieces joined along dim 0 into (n, ...).
+Tensor map_batches(std::int64_t n, std::int64_t batch, const std::function<Tensor(std::int64_t, std::int64_t)>& f);
 
 // Top-1 accuracy of the classifier (in its current mode) on images (N, 1, 28, 28) and labels.
 double classifier_accuracy(nn::Sequential& classifier, const Tensor& images, const std::vector<std::int32_t>& labels);

@@ -40,6 +40,9 @@ bool float_uses_openblas() {
 #endif
 }
 
+// gemm<float> runs strider's SGEMM: this CPU has AVX2 or AVX-512 and STRIDER_GEMM does not say openblas.
+bool float_uses_strider() { return sgemm_best_isa() != GemmIsa::Portable && !float_uses_openblas(); }
+
 // C rows [i0, i0 + mc) x columns [j0, j0 + nc) += Ap (mc x kc, alpha folded in) * Bp (kc x nc).
 template <class T>
 void block_kernel(Idx mc, Idx nc, Idx kc, const T* __restrict Ap, const T* __restrict Bp, T* C, Idx ldc) {
@@ -116,7 +119,7 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, Idx M, Idx N, Idx K, T alpha, const T* A, Idx lda, const T* B, Idx ldb, T beta,
           T* C, Idx ldc) {
   if constexpr (std::is_same_v<T, float>) {
-    if (sgemm_best_isa() != GemmIsa::Portable && !float_uses_openblas()) {
+    if (float_uses_strider()) {
       sgemm_isa(sgemm_best_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       return;
     }
@@ -147,7 +150,7 @@ std::uint64_t sgemm_reuse_token() {
 
 void sgemm_reuse_a(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const float* A,
                    Idx lda, const float* B, Idx ldb, float beta, float* C, Idx ldc) {
-  if (sgemm_best_isa() != GemmIsa::Portable && !float_uses_openblas()) {
+  if (float_uses_strider()) {
     sgemm_isa(sgemm_best_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, token);
     return;
   }
@@ -161,7 +164,7 @@ const char* gemm_backend_name() {
 #else
     const std::string other = "portable (built with STRIDER_BLAS=OFF)";
 #endif
-    if (sgemm_best_isa() != GemmIsa::Portable && !float_uses_openblas())
+    if (float_uses_strider())
       return std::string("strider ") + gemm_isa_name(sgemm_best_isa()) + " sgemm (float); " + other + " (double)";
     return other + (float_uses_openblas() ? " (float: STRIDER_GEMM=openblas; double)" : " (float, double)");
   }();
