@@ -127,87 +127,168 @@ void for_each_row_piece(const Conv2dLowered& l, Idx j0, Idx j1, F&& f) {
   }
 }
 
-// Output columns wo in [begin, end) read an input column inside [0, Wi) for kernel column s.
-Range valid_wo(const Conv2dLowered& l, Idx s) {
-  const Idx shift = s * l.dil_w - l.pad_w;  // wi = wo sw + shift
-  const Idx lo = shift >= 0 ? 0 : (-shift + l.stride_w - 1) / l.stride_w;
-  const Idx last = l.Wi - 1 - shift;  // wo sw <= last
-  const Idx hi = last < 0 ? 0 : last / l.stride_w + 1;
-  return {std::min<Idx>(lo, l.Wo), std::clamp<Idx>(hi, 0, l.Wo)};
-}
+// ---------------------------------------------------------------------------------------------
+// im2col / col2im through a staging copy of the tile's input rows, zero-padded and split by column
+// phase, so that every piece of an im2col row is one contiguous copy (and every col2im piece one
+// contiguous add) whatever the stride, padding and dilation, with no bounds checks in the loops.
+// Padded column wp = wo sw + s dw is phase (s dw) mod sw, position wo + (s dw) div sw of that
+// phase's row. For channel c of tile image i = n - n0, padded row h0 + h (h0 = the tile's first
+// output row times sh) and phase f:
+//   stage[(((i Cg + c) P + f) Hs + h) U + u] = x_n[c, h0 + h - ph, u sw + f - pw]   (0 outside)
+// P = sw phases, U = Wo + max_s (s dw) div sw floats per phase row, Hs padded rows.
+// (A stride-2 4x4 im2col row was a scalar gather with a clamp per output row: a fifth of DCGAN's
+// discriminator passes; the staging costs one pass over the input, a quarter of the columns.)
+// ---------------------------------------------------------------------------------------------
 
-// The valid output columns and input shift of every kernel column s (computed once per call).
-struct ColumnTaps {
-  std::vector<Range> valid;  // valid_wo(l, s)
-  std::vector<Idx> shift;    // wi = wo sw + shift[s]
-  explicit ColumnTaps(const Conv2dLowered& l) : valid(static_cast<std::size_t>(l.S)), shift(valid.size()) {
-    for (Idx s = 0; s < l.S; ++s) {
-      valid[static_cast<std::size_t>(s)] = valid_wo(l, s);
-      shift[static_cast<std::size_t>(s)] = s * l.dil_w - l.pad_w;
-    }
+struct Stage {
+  Idx P, U;  // phases, floats per phase row
+  Idx rows_max;  // padded rows per (image, channel, phase), at most over the tiles
+  explicit Stage(const Conv2dLowered& l, Idx tile_cols, Idx HoWo) {
+    P = l.stride_w;
+    U = l.Wo + Idx{l.S - 1} * l.dil_w / l.stride_w;
+    const Idx out_rows = tile_cols < HoWo ? std::min<Idx>(l.Ho, (tile_cols - 1) / l.Wo + 2) : l.Ho;
+    rows_max = (out_rows - 1) * l.stride_h + Idx{l.R - 1} * l.dil_h + 1;
   }
 };
 
-// col[(c R + r) S + s][(n - n0) width + j - j0] (row stride ld) = x_n[c, ho sh - ph + r dh,
-// wo sw - pw + s dw], 0 outside the image, for the group channels c in [c0, c1) and the tile's
-// images n and columns j. x_n = x + n image_stride is image n's first group channel. Rows outer,
-// images inner: each col row is written front to back.
-void im2col(const Geo& G, const ColumnTaps& taps, const float* x, Idx image_stride, const Tile& tl, Idx c0, Idx c1,
-            float* col, Idx ld) {
+// The tile's first output row and its padded input rows.
+struct TileRows {
+  Idx ho0, Hs;
+  TileRows(const Conv2dLowered& l, const Tile& t) {
+    ho0 = t.j0 / l.Wo;
+    const Idx ho1 = (t.j1 - 1) / l.Wo;
+    Hs = (ho1 - ho0) * l.stride_h + Idx{l.R - 1} * l.dil_h + 1;
+  }
+};
+
+inline void copy_floats(float* __restrict d, const float* __restrict s, Idx n) {
+  for (Idx i = 0; i < n; ++i) d[i] = s[i];
+}
+inline void add_floats(float* __restrict d, const float* __restrict s, Idx n) {
+  for (Idx i = 0; i < n; ++i) d[i] += s[i];
+}
+
+// Phase f's row positions u whose input column u sw + f - pw lies inside [0, Wi).
+Range valid_u(const Conv2dLowered& l, const Stage& st, Idx f) {
+  const Idx first = l.pad_w - f;  // u sw >= first
+  const Idx lo = first <= 0 ? 0 : (first + l.stride_w - 1) / l.stride_w;
+  const Idx last = Idx{l.Wi} - 1 + l.pad_w - f;  // u sw <= last
+  const Idx hi = last < 0 ? 0 : last / l.stride_w + 1;
+  return {std::min(lo, st.U), std::clamp<Idx>(hi, std::min(lo, st.U), st.U)};
+}
+
+// Offset of the plane of tile image i, channel c, phase f in the stage.
+Idx plane_offset(const Geo& G, const Stage& st, const TileRows& tr, Idx i, Idx c, Idx f) {
+  return ((i * G.Cg + c) * st.P + f) * tr.Hs * st.U;
+}
+
+// Fills the stage for group channels [c0, c1) of the tile's images from x (x_n = x + n image_stride).
+void stage_input(const Geo& G, const Stage& st, const float* x, Idx image_stride, const Tile& tl, Idx c0, Idx c1,
+                 float* stage) {
   const Conv2dLowered& l = G.l;
+  const TileRows tr(l, tl);
+  const Idx h0 = tr.ho0 * l.stride_h;
+  for (Idx n = tl.n0; n < tl.n1; ++n)
+    for (Idx c = c0; c < c1; ++c) {
+      const float* x_c = x + n * image_stride + c * G.HiWi;
+      for (Idx f = 0; f < st.P; ++f) {
+        const Range ok = valid_u(l, st, f);
+        float* plane = stage + plane_offset(G, st, tr, n - tl.n0, c, f);
+        for (Idx h = 0; h < tr.Hs; ++h) {
+          float* d = plane + h * st.U;
+          const Idx hi = h0 + h - l.pad_h;
+          if (hi < 0 || hi >= l.Hi) {
+            std::fill(d, d + st.U, 0.0f);
+            continue;
+          }
+          const float* src = x_c + hi * l.Wi + f - l.pad_w;  // src[u sw]
+          std::fill(d, d + ok.begin, 0.0f);
+          if (l.stride_w == 1) {
+            copy_floats(d + ok.begin, src + ok.begin, ok.end - ok.begin);
+          } else {
+            for (Idx u = ok.begin; u < ok.end; ++u) d[u] = src[u * l.stride_w];
+          }
+          std::fill(d + ok.end, d + st.U, 0.0f);
+        }
+      }
+    }
+}
+
+// x_n[c, hi, wi] += stage[...] for the positions inside the image: the adjoint of stage_input.
+void unstage_add(const Geo& G, const Stage& st, const float* stage, const Tile& tl, Idx c0, Idx c1, float* x,
+                 Idx image_stride) {
+  const Conv2dLowered& l = G.l;
+  const TileRows tr(l, tl);
+  const Idx h0 = tr.ho0 * l.stride_h;
+  const Idx h_lo = std::max<Idx>(0, l.pad_h - h0), h_hi = std::min<Idx>(tr.Hs, Idx{l.Hi} + l.pad_h - h0);
+  for (Idx n = tl.n0; n < tl.n1; ++n)
+    for (Idx c = c0; c < c1; ++c) {
+      float* x_c = x + n * image_stride + c * G.HiWi;
+      for (Idx f = 0; f < st.P; ++f) {
+        const Range ok = valid_u(l, st, f);
+        const float* plane = stage + plane_offset(G, st, tr, n - tl.n0, c, f);
+        for (Idx h = h_lo; h < h_hi; ++h) {
+          const float* s_row = plane + h * st.U;
+          float* d = x_c + (h0 + h - l.pad_h) * l.Wi + f - l.pad_w;  // d[u sw]
+          if (l.stride_w == 1) {
+            add_floats(d + ok.begin, s_row + ok.begin, ok.end - ok.begin);
+          } else {
+            for (Idx u = ok.begin; u < ok.end; ++u) d[u * l.stride_w] += s_row[u];
+          }
+        }
+      }
+    }
+}
+
+// Calls f(row, dst) for each im2col row (c R + r) S + s of channels [c0, c1), with `row` the
+// stage's matching data for tile image 0 (add i Cg P Hs U for image i) and the output row's
+// pieces: f copies or adds between col row `dst` and the stage.
+template <class F>
+void for_each_col_piece(const Geo& G, const Stage& st, const TileRows& tr, float* stage, const Tile& tl, Idx c0,
+                        Idx c1, float* col, Idx ld, F&& f) {
+  const Conv2dLowered& l = G.l;
+  const Idx image_floats = G.Cg * st.P * tr.Hs * st.U, row_step = Idx{l.stride_h} * st.U;
   for (Idx c = c0; c < c1; ++c)
     for (Idx r = 0; r < l.R; ++r)
       for (Idx s = 0; s < l.S; ++s) {
-        const Range ok = taps.valid[static_cast<std::size_t>(s)];
-        const Idx shift_w = taps.shift[static_cast<std::size_t>(s)];
+        const Idx phase = Idx{s} * l.dil_w % l.stride_w, q = Idx{s} * l.dil_w / l.stride_w;
         float* dst = col + ((c * l.R + r) * l.S + s) * ld;
-        for (Idx n = tl.n0; n < tl.n1; ++n) {
-          const float* x_c = x + n * image_stride + c * G.HiWi;
+        float* base = stage + plane_offset(G, st, tr, 0, c, phase) + Idx{r} * l.dil_h * st.U + q;
+        for (Idx i = 0; i < tl.n1 - tl.n0; ++i) {
+          float* img = base + i * image_floats;
+          float* d_img = dst + i * tl.width();
           for_each_row_piece(l, tl.j0, tl.j1, [&](Idx ho, Idx a, Idx b, Idx off) {
-            float* d = dst + (n - tl.n0) * tl.width() + off - a;  // d[wo]
-            const Idx hi = ho * l.stride_h - l.pad_h + r * l.dil_h;
-            if (hi < 0 || hi >= l.Hi) {
-              std::fill(d + a, d + b, 0.0f);
-              return;
-            }
-            const float* src = x_c + hi * l.Wi + shift_w;  // src[wo sw]
-            const Idx va = std::clamp(ok.begin, a, b), vb = std::clamp(ok.end, va, b);
-            std::fill(d + a, d + va, 0.0f);
-            if (l.stride_w == 1) {
-              std::memcpy(d + va, src + va, sizeof(float) * static_cast<std::size_t>(vb - va));
-            } else {
-              for (Idx wo = va; wo < vb; ++wo) d[wo] = src[wo * l.stride_w];
-            }
-            std::fill(d + vb, d + b, 0.0f);
+            f(d_img + off, img + (ho - tr.ho0) * row_step + a, b - a);
           });
         }
       }
+}
+
+// col[(c R + r) S + s][(n - n0) width + j - j0] (row stride ld) = x_n[c, ho sh - ph + r dh,
+// wo sw - pw + s dw], 0 outside the image, for the group channels c in [c0, c1) and the tile's
+// images n and columns j. x_n = x + n image_stride is image n's first group channel.
+void im2col(const Geo& G, const Stage& st, const float* x, Idx image_stride, const Tile& tl, Idx c0, Idx c1,
+            float* stage, float* col, Idx ld) {
+  stage_input(G, st, x, image_stride, tl, c0, c1, stage);
+  const TileRows tr(G.l, tl);
+  for_each_col_piece(G, st, tr, stage, tl, c0, c1, col, ld,
+                     [](float* d, const float* s, Idx n) { copy_floats(d, s, n); });
 }
 
 // The adjoint of im2col: x_n[c, hi, wi] += col[...] for every entry im2col would have read from
 // inside the image. Channels [c0, c1) only, so threads owning disjoint channel ranges never write
 // the same element.
-void col2im_add(const Geo& G, const ColumnTaps& taps, const float* col, Idx ld, const Tile& tl, Idx c0, Idx c1,
+void col2im_add(const Geo& G, const Stage& st, float* col, Idx ld, const Tile& tl, Idx c0, Idx c1, float* stage,
                 float* x, Idx image_stride) {
-  const Conv2dLowered& l = G.l;
-  for (Idx c = c0; c < c1; ++c)
-    for (Idx r = 0; r < l.R; ++r)
-      for (Idx s = 0; s < l.S; ++s) {
-        const Range ok = taps.valid[static_cast<std::size_t>(s)];
-        const Idx shift_w = taps.shift[static_cast<std::size_t>(s)];
-        const float* src = col + ((c * l.R + r) * l.S + s) * ld;
-        for (Idx n = tl.n0; n < tl.n1; ++n) {
-          float* x_c = x + n * image_stride + c * G.HiWi;
-          for_each_row_piece(l, tl.j0, tl.j1, [&](Idx ho, Idx a, Idx b, Idx off) {
-            const Idx hi = ho * l.stride_h - l.pad_h + r * l.dil_h;
-            if (hi < 0 || hi >= l.Hi) return;
-            const float* s_row = src + (n - tl.n0) * tl.width() + off - a;  // s_row[wo]
-            float* d = x_c + hi * l.Wi + shift_w;                          // d[wo sw]
-            const Idx va = std::clamp(ok.begin, a, b), vb = std::clamp(ok.end, va, b);
-            for (Idx wo = va; wo < vb; ++wo) d[wo * l.stride_w] += s_row[wo];
-          });
-        }
-      }
+  const TileRows tr(G.l, tl);
+  for (Idx i = 0; i < tl.n1 - tl.n0; ++i)
+    for (Idx c = c0; c < c1; ++c) {
+      float* plane = stage + plane_offset(G, st, tr, i, c, 0);
+      std::fill(plane, plane + st.P * tr.Hs * st.U, 0.0f);
+    }
+  for_each_col_piece(G, st, tr, stage, tl, c0, c1, col, ld,
+                     [](float* d, float* s, Idx n) { add_floats(s, d, n); });
+  unstage_add(G, st, stage, tl, c0, c1, x, image_stride);
 }
 
 // Staging for multi-image tiles: rows [r0, r1) of the (rows x tile.cols()) matrix `m` hold
@@ -254,13 +335,16 @@ void sgemm(bool ta, bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, const
   else gemm<float>(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 
-// One thread's buffers: im2col, two staging matrices for multi-image tiles, the column taps.
+// One thread's buffers: im2col and its input stage, two staging matrices for multi-image tiles.
 struct Buffers {
-  std::vector<float> col, stage_a, stage_b;
-  ColumnTaps taps;
-  explicit Buffers(const Geo& G) : taps(G.l) {
+  std::vector<float> col, input, stage_a, stage_b;
+  Stage st;
+  explicit Buffers(const Geo& G) : st(G.l, G.tile_cols, G.HoWo) {
     const auto cols = static_cast<std::size_t>(G.max_cols());
-    if (!G.direct) col.resize(static_cast<std::size_t>(G.Kred) * cols);
+    if (!G.direct) {
+      col.resize(static_cast<std::size_t>(G.Kred) * cols);
+      input.resize(static_cast<std::size_t>(G.images_per_tile * G.Cg * st.P * st.rows_max * st.U));
+    }
     if (G.images_per_tile > 1) {
       const auto rows = static_cast<std::size_t>(std::max(G.Cg, G.Kg));
       stage_a.resize(rows * cols);
@@ -290,7 +374,7 @@ void forward_step(const Geo& G, const float* xc, const float* w, const float* bi
     B = buf.stage_a.data();
     ldb = cols;
   } else {
-    im2col(G, buf.taps, G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, tl, cr.begin, cr.end, buf.col.data(), cols);
+    im2col(G, buf.st, G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, tl, cr.begin, cr.end, buf.input.data(), buf.col.data(), cols);
     B = buf.col.data();
     ldb = cols;
   }
@@ -351,7 +435,8 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
   sgemm(true, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kg, G.wg(w, g) + blk.m0, G.Kred, B + blk.n0, ldb, 0.0f,
         buf.col.data() + blk.m0 * cols + blk.n0, cols, G.weights_token);
   sync();
-  col2im_add(G, buf.taps, buf.col.data(), cols, tl, cr.begin, cr.end, G.xg(gxc, 0, g), Idx{G.l.Ci} * G.HiWi);
+  col2im_add(G, buf.st, buf.col.data(), cols, tl, cr.begin, cr.end, buf.input.data(), G.xg(gxc, 0, g),
+             Idx{G.l.Ci} * G.HiWi);
   sync();
 }
 
@@ -381,7 +466,7 @@ void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float
     B = buf.stage_b.data();
     ldb = cols;
   } else {
-    im2col(G, buf.taps, G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, tl, cr.begin, cr.end, buf.col.data(), cols);
+    im2col(G, buf.st, G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, tl, cr.begin, cr.end, buf.input.data(), buf.col.data(), cols);
     B = buf.col.data();
     ldb = cols;
   }
