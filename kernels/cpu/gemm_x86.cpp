@@ -142,6 +142,100 @@ void pack_b(bool tb, const float* B, Idx ldb, Idx k0, Idx kc, Idx j0, Idx nc, fl
   }
 }
 
+// AVX-512 versions of pack_a<12> and pack_b<32> (the 12 x 32 kernel's), same layouts. The plain
+// loops above run at the baseline ISA, and the transposing cases (op(A) = A, op(B) = B^T: a
+// convolution's backward-weight GEMM packs both ways) scatter one float at a time: a quarter of
+// such a pass. Here every case moves whole vectors; the transposing ones go through 16 x 16
+// in-register transposes.
+
+// Rows r[0..15] (16 floats each) -> r[i][j] = old r[j][i]. (GCC 12's unpack intrinsics start
+// from _mm512_undefined_ps, which -Wuninitialized reports once inlined: a known false positive.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {  // within 128-bit lanes: pairs of rows interleaved
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {  // lane L of u[4i + j]: column 4L + j of rows 4i .. 4i + 3
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int j = 0; j < 4; ++j) {  // gather lane L of u[j], u[4 + j], u[8 + j], u[12 + j]
+    const __m512 v0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88), w0 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+    const __m512 v1 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd), w1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+    r[j] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(v0, w0, 0xdd);
+    r[4 + j] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+    r[12 + j] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
+  }
+}
+
+#pragma GCC diagnostic pop
+
+__attribute__((target("avx512f"))) inline __mmask16 first_n(Idx n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// Gathers `rows` (<= 16) rows of 16 along-k floats (src + row * ld + k, the first `depth` <= 16
+// valid; the rest 0), transposes, and stores depth kk's row values at dst + kk * dst_stride
+// (lanes in `lanes`).
+__attribute__((target("avx512f"))) inline void transposed_block(const float* src, Idx ld, Idx rows, Idx depth,
+                                                                float* dst, Idx dst_stride, __mmask16 lanes) {
+  __m512 r[16];
+  const __mmask16 m = first_n(depth);
+  for (Idx i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * ld) : _mm512_setzero_ps();
+  transpose16(r);
+  for (Idx kk = 0; kk < depth; ++kk) _mm512_mask_storeu_ps(dst + kk * dst_stride, lanes, r[kk]);
+}
+
+__attribute__((target("avx512f"))) void pack_a_avx512(bool ta, const float* A, Idx lda, Idx i0, Idx mc, Idx k0,
+                                                      Idx kc, float* Ap) {
+  constexpr int MR = 12;
+  const __mmask16 m12 = first_n(MR);
+  for (Idx p0 = 0; p0 < mc; p0 += MR, Ap += MR * kc) {
+    const Idx rows = std::min<Idx>(MR, mc - p0);
+    if (ta) {  // a panel row of MR floats is contiguous: one masked load per k
+      const __mmask16 m = first_n(rows);
+      const float* src = A + k0 * lda + i0 + p0;
+      for (Idx k = 0; k < kc; ++k) _mm512_mask_storeu_ps(Ap + k * MR, m12, _mm512_maskz_loadu_ps(m, src + k * lda));
+    } else {
+      const float* src = A + (i0 + p0) * lda + k0;
+      for (Idx k = 0; k < kc; k += 16)
+        transposed_block(src + k, lda, rows, std::min<Idx>(16, kc - k), Ap + k * MR, MR, m12);
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void pack_b_avx512(bool tb, const float* B, Idx ldb, Idx k0, Idx kc, Idx j0,
+                                                      Idx nc, float* Bp) {
+  constexpr int NR = 32;
+  for (Idx p0 = 0; p0 < nc; p0 += NR, Bp += NR * kc) {
+    const Idx cols = std::min<Idx>(NR, nc - p0);
+    if (!tb) {
+      const __mmask16 m0 = first_n(cols), m1 = first_n(std::max<Idx>(0, cols - 16));
+      const float* src = B + k0 * ldb + j0 + p0;
+      for (Idx k = 0; k < kc; ++k) {
+        _mm512_storeu_ps(Bp + k * NR, _mm512_maskz_loadu_ps(m0, src + k * ldb));
+        _mm512_storeu_ps(Bp + k * NR + 16, _mm512_maskz_loadu_ps(m1, src + k * ldb + 16));
+      }
+    } else {
+      for (Idx h = 0; h < 2; ++h) {
+        const Idx rows = std::clamp<Idx>(cols - 16 * h, 0, 16);
+        const float* src = B + (j0 + p0 + 16 * h) * ldb + k0;
+        for (Idx k = 0; k < kc; k += 16)
+          transposed_block(src + k, ldb, rows, std::min<Idx>(16, kc - k), Bp + k * NR + 16 * h, NR, 0xFFFF);
+      }
+    }
+  }
+}
+
 // A partial tile: the kernel wrote the whole MR x NR product to `tile`; only mr x nr reach C.
 void store_partial(const float* tile, int NR, Idx mr, Idx nr, float alpha, float beta, float* C, Idx ldc) {
   for (Idx i = 0; i < mr; ++i)
@@ -272,11 +366,15 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
     for (Idx k0 = 0; k0 < K; k0 += bl.kc) {
       const Idx kc = std::min(bl.kc, K - k0);
       const float beta_k = k0 == 0 ? beta : 1.0f;  // later K slices accumulate onto the first
-      pack_b<NR>(tb, B, ldb, k0, kc, j0, nc, Bp);
+      if constexpr (NR == 32) pack_b_avx512(tb, B, ldb, k0, kc, j0, nc, Bp);
+      else pack_b<NR>(tb, B, ldb, k0, kc, j0, nc, Bp);
       for (Idx i0 = 0; i0 < M; i0 += bl.mc) {
         const Idx mc = std::min(bl.mc, M - i0);
         float* ap = a_all ? a_all + k0 * m_pad + i0 * kc : Ap;
-        if (!a_all || (!a_ready && j0 == 0)) pack_a<MR>(ta, A, lda, i0, mc, k0, kc, ap);
+        if (!a_all || (!a_ready && j0 == 0)) {
+          if constexpr (MR == 12) pack_a_avx512(ta, A, lda, i0, mc, k0, kc, ap);
+          else pack_a<MR>(ta, A, lda, i0, mc, k0, kc, ap);
+        }
         for (Idx jr = 0; jr < nc; jr += NR)
           for (Idx ir = 0; ir < mc; ir += MR)
             kernel(kc, ap + ir * kc, Bp + jr * kc, C + (i0 + ir) * ldc + j0 + jr, ldc, std::min<Idx>(MR, mc - ir),
