@@ -59,6 +59,27 @@ void sgemm_reuse_a(std::uint64_t token, bool trans_a, bool trans_b, std::int64_t
                    float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta,
                    float* C, std::int64_t ldc);
 
+// A "separable gather" matrix B (rows x cols): B[r][c] = base[row_offset[r] + col_offset[c]]
+// (offsets in floats). An im2col matrix is one, read from a zero-padded copy of the image:
+// row_offset is the kernel tap's offset, col_offset the output position's.
+struct GatherMatrix {
+  const float* base;
+  const std::int64_t* row_offset;
+  const std::int64_t* col_offset;
+};
+
+// C = alpha op(A) op(B) + beta C where B is a GatherMatrix, gathered straight into the GEMM's
+// packed micro-panels, with no intermediate matrix (an implicit-GEMM convolution). reuse_token as
+// in sgemm_reuse_a (0: none). Returns false, touching nothing, where gemm<float> is not strider's
+// x86 SGEMM (STRIDER_GEMM=openblas, a CPU without AVX2): then materialise B and call gemm.
+bool sgemm_gather_b(std::uint64_t reuse_token, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
+                    std::int64_t K, float alpha, const float* A, std::int64_t lda, const GatherMatrix& B, float beta,
+                    float* C, std::int64_t ldc);
+// The same on `isa` (Avx2 or Avx512; DeviceError when not available or Portable), for tests.
+void sgemm_gather_b_isa(GemmIsa isa, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                        float alpha, const float* A, std::int64_t lda, const GatherMatrix& B, float beta, float* C,
+                        std::int64_t ldc, std::uint64_t reuse_token = 0);
+
 // Internal: whether a BlasSingleThread is alive on this thread (the GEMMs then stay on it).
 bool gemm_single_thread_held();
 

@@ -236,6 +236,96 @@ __attribute__((target("avx512f"))) void pack_b_avx512(bool tb, const float* B, I
   }
 }
 
+// op(B) from a GatherMatrix g (gemm.hpp): op(B)(k, j) = g(k, j), or g(j, k) when transposed, with
+// g(r, c) = base[row_offset[r] + col_offset[c]]. Scalar (the AVX2 kernel's; the AVX-512 one below).
+template <int NR>
+void pack_b_gather(bool tb, const GatherMatrix& g, Idx k0, Idx kc, Idx j0, Idx nc, float* Bp) {
+  for (Idx p0 = 0; p0 < nc; p0 += NR, Bp += NR * kc) {
+    const Idx cols = std::min<Idx>(NR, nc - p0);
+    for (Idx k = 0; k < kc; ++k) {
+      float* dst = Bp + k * NR;
+      for (Idx c = 0; c < cols; ++c)
+        dst[c] = tb ? g.base[g.row_offset[j0 + p0 + c] + g.col_offset[k0 + k]]
+                    : g.base[g.row_offset[k0 + k] + g.col_offset[j0 + p0 + c]];
+      for (Idx c = cols; c < NR; ++c) dst[c] = 0.0f;
+    }
+  }
+}
+
+// Up to 16 lanes split into runs of consecutive offsets: lanes [a, a + n) read base + off + [0, n).
+// An im2col row over 16 output positions is one run per output row touched (DCGAN: 1 to 4).
+struct Runs {
+  int count = 0;
+  int a[16], n[16];
+  Idx off[16];
+  Runs(const Idx* offsets, Idx lanes) {
+    for (Idx i = 0; i < lanes;) {
+      Idx j = i + 1;
+      while (j < lanes && offsets[j] == offsets[j - 1] + 1) ++j;
+      a[count] = static_cast<int>(i);
+      n[count] = static_cast<int>(j - i);
+      off[count] = offsets[i];
+      ++count;
+      i = j;
+    }
+  }
+};
+
+// The 16 lanes of `r` read from base (lanes in no run are 0). Expand-loads read exactly the run's
+// floats, never past them.
+__attribute__((target("avx512f"))) inline __m512 load_runs(const float* base, const Runs& r) {
+  if (r.count == 1 && r.n[0] == 16) return _mm512_loadu_ps(base + r.off[0]);
+  __m512 v = _mm512_setzero_ps();
+  for (int i = 0; i < r.count; ++i)
+    v = _mm512_mask_expandloadu_ps(v, static_cast<__mmask16>(((1u << r.n[i]) - 1u) << r.a[i]), base + r.off[i]);
+  return v;
+}
+
+__attribute__((target("avx512f"))) void pack_b_gather_avx512(bool tb, const GatherMatrix& g, Idx k0, Idx kc, Idx j0,
+                                                             Idx nc, float* Bp) {
+  constexpr int NR = 32;
+  for (Idx p0 = 0; p0 < nc; p0 += NR, Bp += NR * kc) {
+    const Idx cols = std::min<Idx>(NR, nc - p0);
+    if (!tb) {  // a panel row: 32 positions of one tap, read as runs
+      const Runs r0(g.col_offset + j0 + p0, std::min<Idx>(16, cols));
+      const Runs r1(g.col_offset + j0 + p0 + 16, std::max<Idx>(0, cols - 16));
+      for (Idx k = 0; k < kc; ++k) {
+        const float* row = g.base + g.row_offset[k0 + k];
+        _mm512_storeu_ps(Bp + k * NR, load_runs(row, r0));
+        _mm512_storeu_ps(Bp + k * NR + 16, load_runs(row, r1));
+      }
+    } else {  // op(B)(k, c) = g(c, k): 16 taps x 16 positions read as runs along k, transposed
+      for (Idx kb = 0; kb < kc; kb += 16) {
+        const Idx depth = std::min<Idx>(16, kc - kb);
+        const Runs rk(g.col_offset + k0 + kb, depth);
+        for (Idx h = 0; h < 2; ++h) {
+          const Idx rows = std::clamp<Idx>(cols - 16 * h, 0, 16);
+          __m512 r[16];
+          for (Idx i = 0; i < 16; ++i)
+            r[i] = i < rows ? load_runs(g.base + g.row_offset[j0 + p0 + 16 * h + i], rk) : _mm512_setzero_ps();
+          transpose16(r);
+          for (Idx kk = 0; kk < depth; ++kk) _mm512_storeu_ps(Bp + (kb + kk) * NR + 16 * h, r[kk]);
+        }
+      }
+    }
+  }
+}
+
+// Where op(B) comes from: a matrix (B, ldb) or, when `gather`, the GatherMatrix g.
+struct BSource {
+  const float* B = nullptr;
+  Idx ldb = 0;
+  bool gather = false;
+  GatherMatrix g{};
+  // The source whose column 0 is op(B)'s column j.
+  BSource from_column(Idx j, bool tb) const {
+    BSource r = *this;
+    if (gather) (tb ? r.g.row_offset : r.g.col_offset) += j;
+    else r.B = tb ? B + j * ldb : B + j;
+    return r;
+  }
+};
+
 // A partial tile: the kernel wrote the whole MR x NR product to `tile`; only mr x nr reach C.
 void store_partial(const float* tile, int NR, Idx mr, Idx nr, float alpha, float beta, float* C, Idx ldc) {
   for (Idx i = 0; i < mr; ++i)
@@ -345,8 +435,7 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(Idx kc, const float* __rest
 // The loop nest on the calling thread (K > 0, alpha != 0).
 template <int MR, int NR>
 void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, Idx N, Idx K, float alpha,
-                  const float* A, Idx lda, const float* B, Idx ldb, float beta, float* C, Idx ldc,
-                  std::uint64_t reuse_token) {
+                  const float* A, Idx lda, const BSource& b, float beta, float* C, Idx ldc, std::uint64_t reuse_token) {
   const Idx kc_max = std::min(bl.kc, K);
   const Idx nc_max = (std::min(bl.nc, N) + NR - 1) / NR * NR, mc_max = (std::min(bl.mc, M) + MR - 1) / MR * MR;
   float* Bp = t_pack_b.get(static_cast<std::size_t>(kc_max * nc_max));
@@ -366,8 +455,13 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
     for (Idx k0 = 0; k0 < K; k0 += bl.kc) {
       const Idx kc = std::min(bl.kc, K - k0);
       const float beta_k = k0 == 0 ? beta : 1.0f;  // later K slices accumulate onto the first
-      if constexpr (NR == 32) pack_b_avx512(tb, B, ldb, k0, kc, j0, nc, Bp);
-      else pack_b<NR>(tb, B, ldb, k0, kc, j0, nc, Bp);
+      if (b.gather) {
+        if constexpr (NR == 32) pack_b_gather_avx512(tb, b.g, k0, kc, j0, nc, Bp);
+        else pack_b_gather<NR>(tb, b.g, k0, kc, j0, nc, Bp);
+      } else {
+        if constexpr (NR == 32) pack_b_avx512(tb, b.B, b.ldb, k0, kc, j0, nc, Bp);
+        else pack_b<NR>(tb, b.B, b.ldb, k0, kc, j0, nc, Bp);
+      }
       for (Idx i0 = 0; i0 < M; i0 += bl.mc) {
         const Idx mc = std::min(bl.mc, M - i0);
         float* ap = a_all ? a_all + k0 * m_pad + i0 * kc : Ap;
@@ -399,8 +493,7 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
 // Only the smaller operand is packed twice, a small cost next to the slab's FLOPs.
 template <int MR, int NR>
 void sgemm_x86(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, Idx N, Idx K, float alpha,
-               const float* A, Idx lda, const float* B, Idx ldb, float beta, float* C, Idx ldc,
-               std::uint64_t reuse_token) {
+               const float* A, Idx lda, const BSource& b, float beta, float* C, Idx ldc, std::uint64_t reuse_token) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {  // C = beta C
     for (Idx i = 0; i < M; ++i)
@@ -414,7 +507,7 @@ void sgemm_x86(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, 
       static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) > 4e6)
     nt = static_cast<int>(std::min<Idx>(omp_get_max_threads(), tiles));
   if (nt <= 1) {
-    sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, reuse_token);
+    sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, N, K, alpha, A, lda, b, beta, C, ldc, reuse_token);
     return;
   }
 #pragma omp parallel num_threads(nt)
@@ -424,10 +517,10 @@ void sgemm_x86(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, 
     const Idx b0 = std::min(extent, tiles * t / T * tile), b1 = std::min(extent, tiles * (t + 1) / T * tile);
     if (b1 > b0) {
       if (split_n)
-        sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, b1 - b0, K, alpha, A, lda, tb ? B + b0 * ldb : B + b0, ldb, beta,
-                             C + b0, ldc, 0);
+        sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, b1 - b0, K, alpha, A, lda, b.from_column(b0, tb), beta, C + b0,
+                             ldc, 0);
       else
-        sgemm_serial<MR, NR>(bl, kernel, ta, tb, b1 - b0, N, K, alpha, ta ? A + b0 : A + b0 * lda, lda, B, ldb, beta,
+        sgemm_serial<MR, NR>(bl, kernel, ta, tb, b1 - b0, N, K, alpha, ta ? A + b0 : A + b0 * lda, lda, b, beta,
                              C + b0 * ldc, ldc, 0);
     }
   }
@@ -479,11 +572,13 @@ void sgemm_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, flo
     case GemmIsa::Portable: break;
 #if STRIDER_GEMM_X86
     case GemmIsa::Avx2:
-      sgemm_x86<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+      sgemm_x86<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, A, lda, BSource{B, ldb, false, {}},
+                       beta, C, ldc,
                        reuse_token);
       return;
     case GemmIsa::Avx512:
-      sgemm_x86<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
+      sgemm_x86<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, A, lda,
+                        BSource{B, ldb, false, {}}, beta, C,
                         ldc, reuse_token);
       return;
 #else
@@ -491,6 +586,26 @@ void sgemm_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, flo
 #endif
   }
   gemm_portable<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sgemm_gather_b_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const float* A,
+                        Idx lda, const GatherMatrix& B, float beta, float* C, Idx ldc, std::uint64_t reuse_token) {
+  if (isa == GemmIsa::Portable || !gemm_isa_available(isa))
+    STRIDER_THROW(DeviceError, "sgemm_gather_b_isa: " << gemm_isa_name(isa)
+                                                      << " has no gathering SGEMM on this CPU; use Avx2 or Avx512 where "
+                                                         "gemm_isa_available() says so");
+#if STRIDER_GEMM_X86
+  const BSource b{nullptr, 0, true, B};
+  if (isa == GemmIsa::Avx2)
+    sgemm_x86<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, A, lda, b, beta, C, ldc,
+                     reuse_token);
+  else
+    sgemm_x86<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, A, lda, b, beta, C, ldc,
+                      reuse_token);
+#else
+  (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)beta,
+      (void)C, (void)ldc, (void)reuse_token;
+#endif
 }
 
 }  // namespace strider::kernels::cpu

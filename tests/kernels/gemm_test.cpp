@@ -223,6 +223,43 @@ TEST_P(SgemmIsa, ReusedPackedAMatchesReferenceAcrossCalls) {
   }
 }
 
+// sgemm_gather_b_isa: op(B) gathered from base[row_offset[r] + col_offset[c]]. B's values are
+// scattered into a NaN-filled buffer in runs of `run` columns (gaps between runs, rows in reverse
+// order), so a gather that reads a wrong float shows as NaN or a wrong value; run 1 is a pure
+// gather, run 16+ covers whole vectors. Same cases and float64 reference as the plain SGEMM.
+TEST_P(SgemmIsa, GatheredBMatchesFloat64Reference) {
+  const GemmIsa isa = GetParam();
+  if (isa == GemmIsa::Portable) {
+    float c = 0;
+    const float a = 1;
+    const Idx off = 0;
+    EXPECT_THROW(sgemm_gather_b_isa(isa, false, false, 1, 1, 1, 1.0f, &a, 1, GatherMatrix{&a, &off, &off}, 0.0f, &c, 1),
+                 DeviceError);
+    GTEST_SKIP() << "no gathering SGEMM for the portable ISA (the convolutions materialise B there)";
+  }
+  if (!gemm_isa_available(isa)) GTEST_SKIP() << "sgemm " << gemm_isa_name(isa) << " is not available on this CPU";
+  for (const Idx run : {1, 3, 4, 8, 16, 19}) {
+    const std::string what = std::string("sgemm_gather_b_isa(") + gemm_isa_name(isa) + "), runs of " + std::to_string(run);
+    const auto fn = [isa, run](bool ta, bool tb, Idx M, Idx N, Idx K, float alpha, const float* A, Idx lda,
+                               const float* B, Idx ldb, float beta, float* C, Idx ldc) {
+      const Idx rows = tb ? N : K, cols = tb ? K : N, gap = 5;
+      std::vector<Idx> row_offset(static_cast<std::size_t>(rows)), col_offset(static_cast<std::size_t>(cols));
+      for (Idx c = 0; c < cols; ++c) col_offset[static_cast<std::size_t>(c)] = c + (c / run) * gap;
+      const Idx row_stride = (cols > 0 ? col_offset.back() + 1 : 0) + gap;
+      for (Idx r = 0; r < rows; ++r) row_offset[static_cast<std::size_t>(r)] = (rows - 1 - r) * row_stride + 2;
+      std::vector<float> base(static_cast<std::size_t>(rows * row_stride + 2), std::nanf(""));
+      for (Idx r = 0; r < rows; ++r)
+        for (Idx c = 0; c < cols; ++c)
+          base[static_cast<std::size_t>(row_offset[static_cast<std::size_t>(r)] + col_offset[static_cast<std::size_t>(c)])] =
+              B[r * ldb + c];
+      sgemm_gather_b_isa(isa, ta, tb, M, N, K, alpha, A, lda, GatherMatrix{base.data(), row_offset.data(), col_offset.data()},
+                         beta, C, ldc);
+    };
+    for (const Case& c : cases()) check<float>(c, fn, what);
+    for (const Case& c : sgemm_edge_cases()) check<float>(c, fn, what);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Gemm, SgemmIsa, ::testing::ValuesIn(kIsas),
                          [](const ::testing::TestParamInfo<GemmIsa>& param_info) {
                            return std::string(gemm_isa_name(param_info.param));
