@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include <omp.h>
@@ -68,6 +69,7 @@ struct Geo {
   Idx tile_cols;        // columns per tile (within an image) ...
   Idx images_per_tile;  // ... or whole images per tile (exactly one of the two is > 1 or both 1)
   std::uint64_t weights_token = 0;  // forward / backward-data: the pass's sgemm_reuse_token
+  bool gather = false;              // forward / backward-weight: gather the im2col matrix if possible
 
   Geo(const Conv2dLowered& low, int threads) : l(low) {
     Cg = l.ci_per_group();
@@ -291,6 +293,26 @@ void col2im_add(const Geo& G, const Stage& st, float* col, Idx ld, const Tile& t
   unstage_add(G, st, stage, tl, c0, c1, x, image_stride);
 }
 
+// The tile's im2col matrix as a GatherMatrix over the stage (gemm.hpp: col[k][j] =
+// stage[row_offset[k] + col_offset[j]]): the GEMM gathers its panels straight from the stage, and
+// no col matrix is written or read (4 MiB per tile through the caches, a third of a pass). Thread
+// t of T fills its share of both offset arrays.
+void gather_offsets(const Geo& G, const Stage& st, const Tile& tl, Idx* row_offset, Idx* col_offset, int t, int T) {
+  const Conv2dLowered& l = G.l;
+  const TileRows tr(l, tl);
+  const Range kr = split(G.Kred, T, t);
+  for (Idx k = kr.begin; k < kr.end; ++k) {
+    const Idx c = k / (Idx{l.R} * l.S), r = k / l.S % l.R, s = k % l.S;
+    row_offset[k] = plane_offset(G, st, tr, 0, c, s * l.dil_w % l.stride_w) + r * l.dil_h * st.U + s * l.dil_w / l.stride_w;
+  }
+  const Idx width = tl.width(), image_floats = G.Cg * st.P * tr.Hs * st.U;
+  const Range jr = split(tl.cols(), T, t);
+  for (Idx j = jr.begin; j < jr.end; ++j) {
+    const Idx i = j / width, jj = tl.j0 + j % width, ho = jj / l.Wo, wo = jj % l.Wo;
+    col_offset[j] = i * image_floats + (ho - tr.ho0) * l.stride_h * st.U + wo;
+  }
+}
+
 // Staging for multi-image tiles: rows [r0, r1) of the (rows x tile.cols()) matrix `m` hold
 // channel r of images [n0, n1), each image's HW-long plane side by side. `image_stride` is the
 // distance between images in the NCHW buffer, whose plane of channel r is at base + r HW.
@@ -335,15 +357,25 @@ void sgemm(bool ta, bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, const
   else gemm<float>(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 
-// One thread's buffers: im2col and its input stage, two staging matrices for multi-image tiles.
+// One thread's buffers: the input stage, and either the gather offsets of its im2col matrix
+// (forward, backward-weight: when sgemm_gather_b runs here) or the matrix itself; two staging
+// matrices for multi-image tiles.
 struct Buffers {
   std::vector<float> col, input, stage_a, stage_b;
+  std::vector<Idx> row_offset, col_offset;
   Stage st;
+  bool gather;
   explicit Buffers(const Geo& G) : st(G.l, G.tile_cols, G.HoWo) {
     const auto cols = static_cast<std::size_t>(G.max_cols());
+    gather = G.gather && !G.direct && sgemm_gather_available();
     if (!G.direct) {
-      col.resize(static_cast<std::size_t>(G.Kred) * cols);
       input.resize(static_cast<std::size_t>(G.images_per_tile * G.Cg * st.P * st.rows_max * st.U));
+      if (gather) {
+        row_offset.resize(static_cast<std::size_t>(G.Kred));
+        col_offset.resize(cols);
+      } else {
+        col.resize(static_cast<std::size_t>(G.Kred) * cols);
+      }
     }
     if (G.images_per_tile > 1) {
       const auto rows = static_cast<std::size_t>(std::max(G.Cg, G.Kg));
@@ -353,45 +385,85 @@ struct Buffers {
   }
 };
 
+// The tile's im2col matrix (Kred x cols), ready for the GEMM: gathered from the stage or in buf.col.
+struct ColMatrix {
+  const Buffers& buf;
+  Idx ld;  // of buf.col
+  // C = A . op(col) with op(col) = col (tb false) or col^T, starting at op(col)'s column `first`.
+  void gemm(bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, Idx first, float beta, float* C, Idx ldc,
+            std::uint64_t a_token) const {
+    if (buf.gather) {
+      GatherMatrix g{buf.input.data(), buf.row_offset.data(), buf.col_offset.data()};
+      (tb ? g.row_offset : g.col_offset) += first;
+      if (sgemm_gather_b(a_token, false, tb, M, N, K, 1.0f, A, lda, g, beta, C, ldc)) return;
+      STRIDER_THROW(Error, "conv2d: sgemm_gather_b stopped running after sgemm_gather_available() said it runs");
+    }
+    const float* B = tb ? buf.col.data() + first * ld : buf.col.data() + first;
+    sgemm(false, tb, M, N, K, A, lda, B, ld, beta, C, ldc, a_token);
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // One (g, tile) step of each pass, executed by thread t of T (T == 1 in kBatch mode), with the
 // buffers shared by those T threads. `sync` is the barrier between phases (a no-op for T == 1).
 // ---------------------------------------------------------------------------------------------
+
+// The tile's columns as the GEMM's B operand: with a 1x1 direct kernel the image itself (or its
+// packed copy for multi-image tiles); otherwise the staged input, gathered or expanded by im2col.
+// Thread t of T prepares its channels (and offsets); the caller syncs before the GEMM.
+struct TileColumns {
+  const float* direct = nullptr;  // when non-null: B = direct with leading dimension ld
+  Idx ld = 0;
+  std::optional<ColMatrix> col;
+  void gemm(bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, Idx first, float beta, float* C, Idx ldc,
+            std::uint64_t a_token) const {
+    if (direct) {
+      sgemm(false, tb, M, N, K, A, lda, tb ? direct + first * ld : direct + first, ld, beta, C, ldc, a_token);
+    } else {
+      col->gemm(tb, M, N, K, A, lda, first, beta, C, ldc, a_token);
+    }
+  }
+};
+
+TileColumns prepare_columns(const Geo& G, const float* xc, Idx g, const Tile& tl, Buffers& buf, float* direct_stage,
+                            int t, int T) {
+  const Range cr = split(G.Cg, T, t);
+  const Idx image_stride = Idx{G.l.Ci} * G.HiWi;
+  if (G.direct && tl.single()) return {G.xg(xc, tl.n0, g) + tl.j0, G.HiWi, std::nullopt};
+  if (G.direct) {
+    pack(G.xg(xc, 0, g), image_stride, G.HiWi, tl, cr.begin, cr.end, direct_stage);
+    return {direct_stage, tl.cols(), std::nullopt};
+  }
+  if (buf.gather) {
+    stage_input(G, buf.st, G.xg(xc, 0, g), image_stride, tl, cr.begin, cr.end, buf.input.data());
+    gather_offsets(G, buf.st, tl, buf.row_offset.data(), buf.col_offset.data(), t, T);
+  } else {
+    im2col(G, buf.st, G.xg(xc, 0, g), image_stride, tl, cr.begin, cr.end, buf.input.data(), buf.col.data(), tl.cols());
+  }
+  return {nullptr, 0, ColMatrix{buf, tl.cols()}};
+}
 
 // yc tile = bias + W_g . col(xc tile)
 template <class Sync>
 void forward_step(const Geo& G, const float* xc, const float* w, const float* bias, float* yc, Idx g, const Tile& tl,
                   Buffers& buf, int t, int T, Sync&& sync) {
   const Idx cols = tl.cols();
-  const Range cr = split(G.Cg, T, t);
-  const float* B;
-  Idx ldb;
-  if (G.direct && tl.single()) {
-    B = G.xg(xc, tl.n0, g) + tl.j0;
-    ldb = G.HiWi;
-  } else if (G.direct) {
-    pack(G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, G.HiWi, tl, cr.begin, cr.end, buf.stage_a.data());
-    B = buf.stage_a.data();
-    ldb = cols;
-  } else {
-    im2col(G, buf.st, G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, tl, cr.begin, cr.end, buf.input.data(), buf.col.data(), cols);
-    B = buf.col.data();
-    ldb = cols;
-  }
+  const TileColumns B = prepare_columns(G, xc, g, tl, buf, buf.stage_a.data(), t, T);
   const float* bias_g = bias ? bias + g * G.Kg : nullptr;
   const Block blk = gemm_block(G.Kg, cols, t, T);
   sync();  // every block needs the whole B
+  const float* W = G.wg(w, g) + blk.m0 * G.Kred;
   if (tl.single()) {
     float* y = G.yg(yc, tl.n0, g) + tl.j0;
     if (bias_g) {
       for (Idx k = blk.m0; k < blk.m1; ++k) std::fill(y + k * G.HoWo + blk.n0, y + k * G.HoWo + blk.n1, bias_g[k]);
     }
-    sgemm(false, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, G.wg(w, g) + blk.m0 * G.Kred, G.Kred, B + blk.n0,
-          ldb, bias_g ? 1.0f : 0.0f, y + blk.m0 * G.HoWo + blk.n0, G.HoWo, G.weights_token);
+    B.gemm(false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, W, G.Kred, blk.n0, bias_g ? 1.0f : 0.0f,
+           y + blk.m0 * G.HoWo + blk.n0, G.HoWo, G.weights_token);
   } else {
     float* stage = buf.stage_b.data();
-    sgemm(false, false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, G.wg(w, g) + blk.m0 * G.Kred, G.Kred, B + blk.n0,
-          ldb, 0.0f, stage + blk.m0 * cols + blk.n0, cols, G.weights_token);
+    B.gemm(false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, W, G.Kred, blk.n0, 0.0f, stage + blk.m0 * cols + blk.n0,
+           cols, G.weights_token);
     sync();
     const Range kr = split(G.Kg, T, t);
     unpack(stage, tl, kr.begin, kr.end, Idx{G.l.Co} * G.HoWo, G.HoWo, bias_g, false, G.yg(yc, 0, g));
@@ -445,10 +517,8 @@ template <class Sync>
 void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float* gw, Idx g, const Tile& tl,
                           Buffers& buf, int t, int T, Sync&& sync) {
   const Idx cols = tl.cols();
-  const Range cr = split(G.Cg, T, t);
   const float* A;
-  const float* B;
-  Idx lda, ldb;
+  Idx lda;
   if (tl.single()) {
     A = G.yg(gyc, tl.n0, g) + tl.j0;
     lda = G.HoWo;
@@ -458,23 +528,12 @@ void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float
     A = buf.stage_a.data();
     lda = cols;
   }
-  if (G.direct && tl.single()) {
-    B = G.xg(xc, tl.n0, g) + tl.j0;
-    ldb = G.HiWi;
-  } else if (G.direct) {
-    pack(G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, G.HiWi, tl, cr.begin, cr.end, buf.stage_b.data());
-    B = buf.stage_b.data();
-    ldb = cols;
-  } else {
-    im2col(G, buf.st, G.xg(xc, 0, g), Idx{G.l.Ci} * G.HiWi, tl, cr.begin, cr.end, buf.input.data(), buf.col.data(), cols);
-    B = buf.col.data();
-    ldb = cols;
-  }
+  const TileColumns B = prepare_columns(G, xc, g, tl, buf, buf.stage_b.data(), t, T);
   sync();
   // Threads own disjoint gW blocks: split the Kred columns (or the Kg rows when they are more).
   const Block blk = gemm_block(G.Kg, G.Kred, t, T);
-  sgemm(false, true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, A + blk.m0 * lda, lda, B + blk.n0 * ldb, ldb, 1.0f,
-        G.wg(gw, g) + blk.m0 * G.Kred + blk.n0, G.Kred);
+  B.gemm(true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, A + blk.m0 * lda, lda, blk.n0, 1.0f,
+         G.wg(gw, g) + blk.m0 * G.Kred + blk.n0, G.Kred, 0);
   sync();
 }
 
@@ -575,6 +634,7 @@ void lowered_forward(const Conv2dLowered& l, const float* xc, const float* w, co
                      Conv2dParallel mode) {
   Geo G(l, T);
   G.weights_token = sgemm_reuse_token();
+  G.gather = true;
   if (G.fully_connected) {
     for (Idx i = 0; i < Idx{l.N} * l.Co; ++i) yc[i] = bias ? bias[i % l.Co] : 0.0f;
     fully_connected(Lowered::kForward, G, xc, w, nullptr, yc, T);
@@ -616,7 +676,8 @@ void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float
 
 void lowered_backward_weight(const Conv2dLowered& l, const float* xc, const float* gyc, float* gw, int T,
                              Conv2dParallel mode) {
-  const Geo G(l, T);
+  Geo G(l, T);
+  G.gather = true;
   const Idx wsize = G.Kg * G.Kred * l.groups;
   std::fill(gw, gw + wsize, 0.0f);
   if (G.fully_connected) {

@@ -157,6 +157,8 @@ void sgemm_reuse_a(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N
   gemm<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+bool sgemm_gather_available() { return float_uses_strider(); }
+
 bool sgemm_gather_b(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const float* A,
                     Idx lda, const GatherMatrix& B, float beta, float* C, Idx ldc) {
   if (!float_uses_strider()) return false;

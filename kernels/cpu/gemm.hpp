@@ -72,6 +72,8 @@ struct GatherMatrix {
 // packed micro-panels, with no intermediate matrix (an implicit-GEMM convolution). reuse_token as
 // in sgemm_reuse_a (0: none). Returns false, touching nothing, where gemm<float> is not strider's
 // x86 SGEMM (STRIDER_GEMM=openblas, a CPU without AVX2): then materialise B and call gemm.
+// Whether sgemm_gather_b runs here (it returns false where not).
+bool sgemm_gather_available();
 bool sgemm_gather_b(std::uint64_t reuse_token, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
                     std::int64_t K, float alpha, const float* A, std::int64_t lda, const GatherMatrix& B, float beta,
                     float* C, std::int64_t ldc);
