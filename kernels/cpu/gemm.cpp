@@ -166,6 +166,13 @@ bool sgemm_gather_b(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx 
   return true;
 }
 
+bool sgemm_scatter_add_c(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha,
+                         const float* A, Idx lda, const float* B, Idx ldb, const ScatterMatrix& C) {
+  if (!float_uses_strider()) return false;
+  sgemm_scatter_add_c_isa(sgemm_best_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, C, token);
+  return true;
+}
+
 const char* gemm_backend_name() {
   static const std::string name = [] {
 #if STRIDER_HAS_BLAS

@@ -82,6 +82,26 @@ void sgemm_gather_b_isa(GemmIsa isa, bool trans_a, bool trans_b, std::int64_t M,
                         float alpha, const float* A, std::int64_t lda, const GatherMatrix& B, float beta, float* C,
                         std::int64_t ldc, std::uint64_t reuse_token = 0);
 
+// The same shape as a destination: C(i, j) is base[row_offset[i] + col_offset[j]].
+struct ScatterMatrix {
+  float* base;
+  const std::int64_t* row_offset;
+  const std::int64_t* col_offset;
+};
+
+// C += alpha op(A) op(B) with C a ScatterMatrix: a GEMM whose product is added straight into an
+// image (an implicit-GEMM col2im) instead of into a matrix that col2im then reads back. Entries of
+// C may share an element (overlapping kernel windows; not within one row of C): all are added, one
+// after another, on the calling thread only. reuse_token as in sgemm_reuse_a. Returns false,
+// touching nothing, where sgemm_gather_available() is false.
+bool sgemm_scatter_add_c(std::uint64_t reuse_token, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
+                         std::int64_t K, float alpha, const float* A, std::int64_t lda, const float* B,
+                         std::int64_t ldb, const ScatterMatrix& C);
+// The same on `isa` (Avx2 or Avx512; DeviceError otherwise), for tests.
+void sgemm_scatter_add_c_isa(GemmIsa isa, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+                             float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
+                             const ScatterMatrix& C, std::uint64_t reuse_token = 0);
+
 // Internal: whether a BlasSingleThread is alive on this thread (the GEMMs then stay on it).
 bool gemm_single_thread_held();
 

@@ -311,6 +311,34 @@ __attribute__((target("avx512f"))) void pack_b_gather_avx512(bool tb, const Gath
   }
 }
 
+// dst(i, j) += tile[i NR + j] for the mr x nr tile at rows i0, columns j0 of a ScatterMatrix, row
+// after row (rows may share elements; one row's columns never do). Scalar (AVX2), then AVX-512.
+void scatter_add(const float* tile, int NR, Idx mr, Idx nr, const ScatterMatrix& d, Idx i0, Idx j0) {
+  for (Idx i = 0; i < mr; ++i) {
+    float* row = d.base + d.row_offset[i0 + i];
+    for (Idx j = 0; j < nr; ++j) row[d.col_offset[j0 + j]] += tile[i * NR + j];
+  }
+}
+
+__attribute__((target("avx512f"))) void scatter_add_avx512(const float* tile, Idx mr, Idx nr, const ScatterMatrix& d,
+                                                           Idx i0, Idx j0) {
+  constexpr int NR = 32;
+  const Runs r0(d.col_offset + j0, std::min<Idx>(16, nr)), r1(d.col_offset + j0 + 16, std::max<Idx>(0, nr - 16));
+  for (Idx i = 0; i < mr; ++i) {
+    float* row = d.base + d.row_offset[i0 + i];
+    for (int h = 0; h < 2; ++h) {
+      const Runs& r = h ? r1 : r0;
+      const __m512 v = _mm512_add_ps(load_runs(row, r), _mm512_load_ps(tile + i * NR + 16 * h));
+      if (r.count == 1 && r.n[0] == 16) {
+        _mm512_storeu_ps(row + r.off[0], v);
+        continue;
+      }
+      for (int q = 0; q < r.count; ++q)  // lanes [a, a + n) back to row + off
+        _mm512_mask_compressstoreu_ps(row + r.off[q], static_cast<__mmask16>(((1u << r.n[q]) - 1u) << r.a[q]), v);
+    }
+  }
+}
+
 // Where op(B) comes from: a matrix (B, ldb) or, when `gather`, the GatherMatrix g.
 struct BSource {
   const float* B = nullptr;
@@ -435,7 +463,8 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(Idx kc, const float* __rest
 // The loop nest on the calling thread (K > 0, alpha != 0).
 template <int MR, int NR>
 void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, Idx N, Idx K, float alpha,
-                  const float* A, Idx lda, const BSource& b, float beta, float* C, Idx ldc, std::uint64_t reuse_token) {
+                  const float* A, Idx lda, const BSource& b, float beta, float* C, Idx ldc, std::uint64_t reuse_token,
+                  const ScatterMatrix* scatter = nullptr) {
   const Idx kc_max = std::min(bl.kc, K);
   const Idx nc_max = (std::min(bl.nc, N) + NR - 1) / NR * NR, mc_max = (std::min(bl.mc, M) + MR - 1) / MR * MR;
   float* Bp = t_pack_b.get(static_cast<std::size_t>(kc_max * nc_max));
@@ -470,9 +499,17 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
           else pack_a<MR>(ta, A, lda, i0, mc, k0, kc, ap);
         }
         for (Idx jr = 0; jr < nc; jr += NR)
-          for (Idx ir = 0; ir < mc; ir += MR)
-            kernel(kc, ap + ir * kc, Bp + jr * kc, C + (i0 + ir) * ldc + j0 + jr, ldc, std::min<Idx>(MR, mc - ir),
-                   std::min<Idx>(NR, nc - jr), alpha, beta_k);
+          for (Idx ir = 0; ir < mc; ir += MR) {
+            const Idx mr = std::min<Idx>(MR, mc - ir), nr = std::min<Idx>(NR, nc - jr);
+            if (scatter) {  // the whole tile into a buffer, then added where it belongs
+              alignas(64) float tile[MR * NR];
+              kernel(kc, ap + ir * kc, Bp + jr * kc, tile, NR, MR, NR, alpha, 0.0f);
+              if constexpr (NR == 32) scatter_add_avx512(tile, mr, nr, *scatter, i0 + ir, j0 + jr);
+              else scatter_add(tile, NR, mr, nr, *scatter, i0 + ir, j0 + jr);
+            } else {
+              kernel(kc, ap + ir * kc, Bp + jr * kc, C + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, alpha, beta_k);
+            }
+          }
       }
     }
   }
@@ -605,6 +642,27 @@ void sgemm_gather_b_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, I
 #else
   (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)beta,
       (void)C, (void)ldc, (void)reuse_token;
+#endif
+}
+
+void sgemm_scatter_add_c_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha,
+                             const float* A, Idx lda, const float* B, Idx ldb, const ScatterMatrix& C,
+                             std::uint64_t reuse_token) {
+  if (isa == GemmIsa::Portable || !gemm_isa_available(isa))
+    STRIDER_THROW(DeviceError, "sgemm_scatter_add_c_isa: " << gemm_isa_name(isa)
+                                                           << " has no scattering SGEMM on this CPU; use Avx2 or Avx512 "
+                                                              "where gemm_isa_available() says so");
+  if (M <= 0 || N <= 0 || K <= 0 || alpha == 0.0f) return;  // adds nothing
+#if STRIDER_GEMM_X86
+  const BSource b{B, ldb, false, {}};
+  if (isa == GemmIsa::Avx2)
+    sgemm_serial<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, A, lda, b, 1.0f, nullptr, 0,
+                        reuse_token, &C);
+  else
+    sgemm_serial<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, A, lda, b, 1.0f, nullptr, 0,
+                         reuse_token, &C);
+#else
+  (void)trans_a, (void)trans_b, (void)A, (void)lda, (void)B, (void)ldb, (void)C, (void)reuse_token;
 #endif
 }
 

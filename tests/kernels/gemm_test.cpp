@@ -260,6 +260,57 @@ TEST_P(SgemmIsa, GatheredBMatchesFloat64Reference) {
   }
 }
 
+// sgemm_scatter_add_c_isa: C(i, j) += (alpha op(A) op(B))(i, j) at base[row_offset[i] +
+// col_offset[j]], with rows overlapping (row_offset steps by less than a row spans, as col2im's
+// kernel taps overlap) and runs of `run` columns with gaps; every element of the buffer, touched or
+// not, is checked against a float64 scatter.
+TEST_P(SgemmIsa, ScatterAddedCMatchesFloat64Reference) {
+  const GemmIsa isa = GetParam();
+  if (isa == GemmIsa::Portable) {
+    float base = 0;
+    const float a = 1;
+    const Idx off = 0;
+    EXPECT_THROW(sgemm_scatter_add_c_isa(isa, false, false, 1, 1, 1, 1.0f, &a, 1, &a, 1, ScatterMatrix{&base, &off, &off}),
+                 DeviceError);
+    GTEST_SKIP() << "no scattering SGEMM for the portable ISA (the convolutions run col2im there)";
+  }
+  if (!gemm_isa_available(isa)) GTEST_SKIP() << "sgemm " << gemm_isa_name(isa) << " is not available on this CPU";
+  for (const Idx run : {1, 4, 8, 16, 21})
+    for (std::vector<Case> list : {cases(), sgemm_edge_cases()})
+      for (const Case& c : list) {
+        const Idx a_rows = c.ta ? c.K : c.M, a_cols = c.ta ? c.M : c.K;
+        const Idx b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
+        const Idx lda = a_cols + c.pad, ldb = b_cols + c.pad, gap = 3;
+        const auto A = random_values<float>(a_rows * lda, 7 + c.M);
+        const auto B = random_values<float>(b_rows * ldb, 8 + c.N);
+        std::vector<Idx> row_offset(static_cast<std::size_t>(c.M)), col_offset(static_cast<std::size_t>(c.N));
+        for (Idx j = 0; j < c.N; ++j) col_offset[static_cast<std::size_t>(j)] = j + (j / run) * gap;
+        const Idx span = c.N > 0 ? col_offset.back() + 1 : 1, step = std::max<Idx>(1, span / 3);
+        for (Idx i = 0; i < c.M; ++i) row_offset[static_cast<std::size_t>(i)] = 1 + i * step;
+        auto base = random_values<float>(1 + c.M * step + span + 2, 9 + c.K);
+        std::vector<double> ref(base.begin(), base.end()), mag(base.size(), 1.0);
+        for (Idx i = 0; i < c.M; ++i)
+          for (Idx j = 0; j < c.N; ++j) {
+            double dot = 0, m = 0;
+            for (Idx k = 0; k < c.K; ++k) {
+              const double a = c.ta ? A[static_cast<std::size_t>(k * lda + i)] : A[static_cast<std::size_t>(i * lda + k)];
+              const double b = c.tb ? B[static_cast<std::size_t>(j * ldb + k)] : B[static_cast<std::size_t>(k * ldb + j)];
+              dot += a * b;
+              m += std::abs(a * b);
+            }
+            const auto at = static_cast<std::size_t>(row_offset[static_cast<std::size_t>(i)] + col_offset[static_cast<std::size_t>(j)]);
+            ref[at] += c.alpha * dot;
+            mag[at] += std::abs(c.alpha) * m + 1;
+          }
+        sgemm_scatter_add_c_isa(isa, c.ta, c.tb, c.M, c.N, c.K, static_cast<float>(c.alpha), A.data(), lda, B.data(), ldb,
+                                ScatterMatrix{base.data(), row_offset.data(), col_offset.data()});
+        for (std::size_t e = 0; e < base.size(); ++e)
+          ASSERT_LE(std::abs(base[e] - ref[e]), 2e-5 * mag[e])
+              << gemm_isa_name(isa) << " runs of " << run << " M " << c.M << " N " << c.N << " K " << c.K << " ta " << c.ta
+              << " tb " << c.tb << " alpha " << c.alpha << ": element " << e << " is " << base[e] << ", float64 " << ref[e];
+      }
+}
+
 INSTANTIATE_TEST_SUITE_P(Gemm, SgemmIsa, ::testing::ValuesIn(kIsas),
                          [](const ::testing::TestParamInfo<GemmIsa>& param_info) {
                            return std::string(gemm_isa_name(param_info.param));
