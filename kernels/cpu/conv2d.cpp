@@ -69,7 +69,9 @@ struct Geo {
   Idx tile_cols;        // columns per tile (within an image) ...
   Idx images_per_tile;  // ... or whole images per tile (exactly one of the two is > 1 or both 1)
   std::uint64_t weights_token = 0;  // forward / backward-data: the pass's sgemm_reuse_token
-  bool gather = false;              // forward / backward-weight: gather the im2col matrix if possible
+  // Implicit GEMM where sgemm_gather_b / sgemm_scatter_add_c run: forward and backward-weight
+  // gather their im2col matrix from the stage, backward-data scatter-adds its product into it.
+  enum class Implicit { kNone, kGather, kScatter } implicit = Implicit::kNone;
 
   Geo(const Conv2dLowered& low, int threads) : l(low) {
     Cg = l.ci_per_group();
@@ -364,13 +366,16 @@ struct Buffers {
   std::vector<float> col, input, stage_a, stage_b;
   std::vector<Idx> row_offset, col_offset;
   Stage st;
-  bool gather;
-  explicit Buffers(const Geo& G) : st(G.l, G.tile_cols, G.HoWo) {
+  bool implicit;  // Geo::implicit applies: offsets, no col matrix
+  // `sharing`: the threads that share these buffers (a scatter-add splits over channels: with fewer
+  // channels than threads, the threads split the explicit GEMM instead).
+  Buffers(const Geo& G, int sharing) : st(G.l, G.tile_cols, G.HoWo) {
     const auto cols = static_cast<std::size_t>(G.max_cols());
-    gather = G.gather && !G.direct && sgemm_gather_available();
+    implicit = !G.direct && sgemm_gather_available() &&
+               (G.implicit == Geo::Implicit::kGather || (G.implicit == Geo::Implicit::kScatter && G.Cg >= sharing));
     if (!G.direct) {
       input.resize(static_cast<std::size_t>(G.images_per_tile * G.Cg * st.P * st.rows_max * st.U));
-      if (gather) {
+      if (implicit) {
         row_offset.resize(static_cast<std::size_t>(G.Kred));
         col_offset.resize(cols);
       } else {
@@ -392,7 +397,7 @@ struct ColMatrix {
   // C = A . op(col) with op(col) = col (tb false) or col^T, starting at op(col)'s column `first`.
   void gemm(bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, Idx first, float beta, float* C, Idx ldc,
             std::uint64_t a_token) const {
-    if (buf.gather) {
+    if (buf.implicit) {
       GatherMatrix g{buf.input.data(), buf.row_offset.data(), buf.col_offset.data()};
       (tb ? g.row_offset : g.col_offset) += first;
       if (sgemm_gather_b(a_token, false, tb, M, N, K, 1.0f, A, lda, g, beta, C, ldc)) return;
@@ -434,7 +439,7 @@ TileColumns prepare_columns(const Geo& G, const float* xc, Idx g, const Tile& tl
     pack(G.xg(xc, 0, g), image_stride, G.HiWi, tl, cr.begin, cr.end, direct_stage);
     return {direct_stage, tl.cols(), std::nullopt};
   }
-  if (buf.gather) {
+  if (buf.implicit) {
     stage_input(G, buf.st, G.xg(xc, 0, g), image_stride, tl, cr.begin, cr.end, buf.input.data());
     gather_offsets(G, buf.st, tl, buf.row_offset.data(), buf.col_offset.data(), t, T);
   } else {
@@ -500,6 +505,23 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
       sync();
       unpack(buf.stage_b.data(), tl, cr.begin, cr.end, Idx{G.l.Ci} * G.HiWi, G.HiWi, nullptr, true, G.xg(gxc, 0, g));
     }
+    sync();
+    return;
+  }
+  if (buf.implicit) {  // dcol's rows of this thread's channels, added straight into the zeroed stage
+    const TileRows tr(G.l, tl);
+    for (Idx i = 0; i < tl.n1 - tl.n0; ++i) {
+      float* plane = buf.input.data() + plane_offset(G, buf.st, tr, i, cr.begin, 0);
+      std::fill(plane, plane + (cr.end - cr.begin) * buf.st.P * tr.Hs * buf.st.U, 0.0f);
+    }
+    gather_offsets(G, buf.st, tl, buf.row_offset.data(), buf.col_offset.data(), t, T);
+    sync();  // every thread reads all column offsets
+    const Idx taps = Idx{G.l.R} * G.l.S, k0 = cr.begin * taps, k1 = cr.end * taps;
+    if (k1 > k0 &&
+        !sgemm_scatter_add_c(G.weights_token, true, false, k1 - k0, cols, G.Kg, 1.0f, G.wg(w, g) + k0, G.Kred, B, ldb,
+                             ScatterMatrix{buf.input.data(), buf.row_offset.data() + k0, buf.col_offset.data()}))
+      STRIDER_THROW(Error, "conv2d: sgemm_scatter_add_c stopped running after sgemm_gather_available() said it runs");
+    unstage_add(G, buf.st, buf.input.data(), tl, cr.begin, cr.end, G.xg(gxc, 0, g), Idx{G.l.Ci} * G.HiWi);
     sync();
     return;
   }
@@ -604,7 +626,7 @@ void run_batch(const Geo& G, int T, bool whole_images, Step&& step, End&& per_th
   const Idx items_per_group = tiles / per_item, items = items_per_group * G.l.groups;
 #pragma omp parallel num_threads(T)
   {
-    Buffers buf(G);
+    Buffers buf(G, 1);
     const int tid = omp_get_thread_num();
 #pragma omp for schedule(dynamic, 1)
     for (Idx item = 0; item < items; ++item) {
@@ -619,7 +641,7 @@ void run_batch(const Geo& G, int T, bool whole_images, Step&& step, End&& per_th
 template <class Step>
 void run_within(const Geo& G, int T, Step&& step) {
   const Idx items = G.items(), tiles = G.tiles();
-  Buffers buf(G);
+  Buffers buf(G, T);
 #pragma omp parallel num_threads(T)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -634,7 +656,7 @@ void lowered_forward(const Conv2dLowered& l, const float* xc, const float* w, co
                      Conv2dParallel mode) {
   Geo G(l, T);
   G.weights_token = sgemm_reuse_token();
-  G.gather = true;
+  G.implicit = Geo::Implicit::kGather;
   if (G.fully_connected) {
     for (Idx i = 0; i < Idx{l.N} * l.Co; ++i) yc[i] = bias ? bias[i % l.Co] : 0.0f;
     fully_connected(Lowered::kForward, G, xc, w, nullptr, yc, T);
@@ -654,6 +676,7 @@ void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float
                            int T, Conv2dParallel mode) {
   Geo G(l, T);
   G.weights_token = sgemm_reuse_token();
+  G.implicit = Geo::Implicit::kScatter;
   // Every element of gxc is a sum of col2im contributions (or of none): start from bias or zero.
   const Idx planes = Idx{l.N} * l.Ci;
 #pragma omp parallel for num_threads(T) schedule(static)
@@ -677,7 +700,7 @@ void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float
 void lowered_backward_weight(const Conv2dLowered& l, const float* xc, const float* gyc, float* gw, int T,
                              Conv2dParallel mode) {
   Geo G(l, T);
-  G.gather = true;
+  G.implicit = Geo::Implicit::kGather;
   const Idx wsize = G.Kg * G.Kred * l.groups;
   std::fill(gw, gw + wsize, 0.0f);
   if (G.fully_connected) {
