@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -359,33 +360,64 @@ void sgemm(bool ta, bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, const
   else gemm<float>(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 
-// One thread's buffers: the input stage, and either the gather offsets of its im2col matrix
-// (forward, backward-weight: when sgemm_gather_b runs here) or the matrix itself; two staging
-// matrices for multi-image tiles.
+// Grow-only, uninitialised scratch memory, one set per thread, kept between passes: a training step
+// runs the same shapes every iteration, so in steady state a pass allocates, zeroes and
+// page-faults nothing (per-pass std::vectors cost 2-4% of a discriminator pass).
+template <class T>
+class Scratch {
+ public:
+  T* get(std::size_t n) {
+    if (n > cap_) {
+      data_.reset(new T[n]);  // default-initialised: not zeroed
+      cap_ = n;
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<T[]> data_;
+  std::size_t cap_ = 0;
+};
+struct ThreadScratch {
+  Scratch<float> col, input, stage_a, stage_b, weight_grad;
+  Scratch<Idx> row_offset, col_offset;
+};
+thread_local ThreadScratch t_scratch;
+
+template <class T>
+struct Span {
+  T* p = nullptr;
+  T* data() const { return p; }
+};
+
+// One thread's buffers (in the calling thread's scratch): the input stage, and either the gather
+// offsets of its im2col matrix (Geo::implicit) or the matrix itself; two staging matrices for
+// multi-image tiles. Every element a step reads, it has written first.
 struct Buffers {
-  std::vector<float> col, input, stage_a, stage_b;
-  std::vector<Idx> row_offset, col_offset;
+  Span<float> col, input, stage_a, stage_b;
+  Span<Idx> row_offset, col_offset;
   Stage st;
   bool implicit;  // Geo::implicit applies: offsets, no col matrix
   // `sharing`: the threads that share these buffers (a scatter-add splits over channels: with fewer
   // channels than threads, the threads split the explicit GEMM instead).
   Buffers(const Geo& G, int sharing) : st(G.l, G.tile_cols, G.HoWo) {
+    ThreadScratch& s = t_scratch;
     const auto cols = static_cast<std::size_t>(G.max_cols());
     implicit = !G.direct && sgemm_gather_available() &&
                (G.implicit == Geo::Implicit::kGather || (G.implicit == Geo::Implicit::kScatter && G.Cg >= sharing));
     if (!G.direct) {
-      input.resize(static_cast<std::size_t>(G.images_per_tile * G.Cg * st.P * st.rows_max * st.U));
+      input.p = s.input.get(static_cast<std::size_t>(G.images_per_tile * G.Cg * st.P * st.rows_max * st.U));
       if (implicit) {
-        row_offset.resize(static_cast<std::size_t>(G.Kred));
-        col_offset.resize(cols);
+        row_offset.p = s.row_offset.get(static_cast<std::size_t>(G.Kred));
+        col_offset.p = s.col_offset.get(cols);
       } else {
-        col.resize(static_cast<std::size_t>(G.Kred) * cols);
+        col.p = s.col.get(static_cast<std::size_t>(G.Kred) * cols);
       }
     }
     if (G.images_per_tile > 1) {
       const auto rows = static_cast<std::size_t>(std::max(G.Cg, G.Kg));
-      stage_a.resize(rows * cols);
-      stage_b.resize(rows * cols);
+      stage_a.p = s.stage_a.get(rows * cols);
+      stage_b.p = s.stage_b.get(rows * cols);
     }
   }
 };
@@ -534,10 +566,11 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
   sync();
 }
 
-// gw_g += gyc tile . col(xc tile)^T
+// gw_g = beta gw_g + gyc tile . col(xc tile)^T
+// beta 0: overwrite gw_g (a thread's first item of group g in kBatch mode).
 template <class Sync>
 void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float* gw, Idx g, const Tile& tl,
-                          Buffers& buf, int t, int T, Sync&& sync) {
+                          float beta, Buffers& buf, int t, int T, Sync&& sync) {
   const Idx cols = tl.cols();
   const float* A;
   Idx lda;
@@ -554,7 +587,7 @@ void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float
   sync();
   // Threads own disjoint gW blocks: split the Kred columns (or the Kg rows when they are more).
   const Block blk = gemm_block(G.Kg, G.Kred, t, T);
-  B.gemm(true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, A + blk.m0 * lda, lda, blk.n0, 1.0f,
+  B.gemm(true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, A + blk.m0 * lda, lda, blk.n0, beta,
          G.wg(gw, g) + blk.m0 * G.Kred + blk.n0, G.Kred, 0);
   sync();
 }
@@ -701,29 +734,43 @@ void lowered_backward_weight(const Conv2dLowered& l, const float* xc, const floa
                              Conv2dParallel mode) {
   Geo G(l, T);
   G.implicit = Geo::Implicit::kGather;
-  const Idx wsize = G.Kg * G.Kred * l.groups;
-  std::fill(gw, gw + wsize, 0.0f);
+  const Idx group_size = G.Kg * G.Kred, wsize = group_size * l.groups;
   if (G.fully_connected) {
+    std::fill(gw, gw + wsize, 0.0f);
     if (l.N > 0) fully_connected(Lowered::kBackwardWeight, G, xc, nullptr, gyc, gw, T);
     return;
   }
   if (!use_batch_mode(mode, G, Lowered::kBackwardWeight, T) || T == 1) {
+    std::fill(gw, gw + wsize, 0.0f);
     auto step = [&](int, Idx g, const Tile& tl, Buffers& buf, int t, int nt, auto&& sync) {
-      backward_weight_step(G, xc, gyc, gw, g, tl, buf, t, nt, sync);
+      backward_weight_step(G, xc, gyc, gw, g, tl, 1.0f, buf, t, nt, sync);
     };
     run_within(G, T, step);
     return;
   }
-  // kBatch: thread t accumulates into copies[t]; the copies are summed into gw at the end.
-  std::vector<float> copies(static_cast<std::size_t>(T * wsize), 0.0f);
+  // kBatch: thread 0 accumulates into gw, thread t > 0 into a copy in its scratch. A thread's first
+  // item of a group overwrites that group's slice (beta 0), so nothing is zeroed; at the end the
+  // written slices of the copies are added into gw (and slices nobody wrote are zero).
+  std::vector<float*> dst(static_cast<std::size_t>(T), nullptr);
+  std::vector<char> written(static_cast<std::size_t>(T * l.groups), 0);
   auto step = [&](int tid, Idx g, const Tile& tl, Buffers& buf, int t, int nt, auto&& sync) {
-    backward_weight_step(G, xc, gyc, copies.data() + tid * wsize, g, tl, buf, t, nt, sync);
+    float*& d = dst[static_cast<std::size_t>(tid)];
+    if (!d) d = tid == 0 ? gw : t_scratch.weight_grad.get(static_cast<std::size_t>(wsize));
+    char& w = written[static_cast<std::size_t>(tid * l.groups + g)];
+    backward_weight_step(G, xc, gyc, d, g, tl, w ? 1.0f : 0.0f, buf, t, nt, sync);
+    w = 1;
   };
   run_batch(G, T, false, step, [&](int tid) {
     const Range r = split(wsize, T, tid);
-    for (int c = 0; c < T; ++c) {
-      const float* src = copies.data() + c * wsize;
-      for (Idx i = r.begin; i < r.end; ++i) gw[i] += src[i];
+    for (Idx i0 = r.begin; i0 < r.end;) {  // piece by piece within one group
+      const Idx g = i0 / group_size, i1 = std::min(r.end, (g + 1) * group_size);
+      if (!written[static_cast<std::size_t>(g)]) std::fill(gw + i0, gw + i1, 0.0f);
+      for (int c = 1; c < T; ++c) {
+        if (!written[static_cast<std::size_t>(c * l.groups + g)]) continue;
+        const float* src = dst[static_cast<std::size_t>(c)];
+        for (Idx i = i0; i < i1; ++i) gw[i] += src[i];
+      }
+      i0 = i1;
     }
   });
 }
