@@ -38,6 +38,7 @@
 
 #include <strider/core/error.hpp>
 #include <strider/kernels/cpu/gemm.hpp>
+#include <strider/kernels/cpu/strided.hpp>
 
 namespace strider::kernels::cpu {
 namespace {
@@ -187,34 +188,53 @@ Idx plane_offset(const Geo& G, const Stage& st, const TileRows& tr, Idx i, Idx c
   return ((i * G.Cg + c) * st.P + f) * tr.Hs * st.U;
 }
 
+// Stride 2 whose stage rows hold every input column: then one pass per input row splits it into
+// both phase rows (deinterleave2; and interleave2_add back). Input column i is padded column
+// i + pw = 2u + f: even columns go to phase pw % 2 from position pw / 2, odd ones to phase
+// (pw + 1) % 2 from (pw + 1) / 2.
+struct PairedPhases {
+  bool on = false;
+  Idx f_even = 0, u_even = 0, f_odd = 0, u_odd = 0;
+  PairedPhases(const Conv2dLowered& l, const Stage& st) {
+    if (l.stride_w != 2) return;
+    f_even = l.pad_w % 2, u_even = l.pad_w / 2, f_odd = (l.pad_w + 1) % 2, u_odd = (l.pad_w + 1) / 2;
+    on = u_even + (l.Wi + 1) / 2 <= st.U && u_odd + l.Wi / 2 <= st.U;
+  }
+};
+
 // Fills the stage for group channels [c0, c1) of the tile's images from x (x_n = x + n image_stride).
 void stage_input(const Geo& G, const Stage& st, const float* x, Idx image_stride, const Tile& tl, Idx c0, Idx c1,
                  float* stage) {
   const Conv2dLowered& l = G.l;
   const TileRows tr(l, tl);
-  const Idx h0 = tr.ho0 * l.stride_h;
+  const Idx h0 = tr.ho0 * l.stride_h, plane_floats = tr.Hs * st.U;
+  const PairedPhases pp(l, st);
+  std::vector<Range> valid(static_cast<std::size_t>(st.P));  // per phase, computed once (divisions)
+  for (Idx f = 0; f < st.P; ++f) valid[static_cast<std::size_t>(f)] = valid_u(l, st, f);
   for (Idx n = tl.n0; n < tl.n1; ++n)
     for (Idx c = c0; c < c1; ++c) {
       const float* x_c = x + n * image_stride + c * G.HiWi;
-      for (Idx f = 0; f < st.P; ++f) {
-        const Range ok = valid_u(l, st, f);
-        float* plane = stage + plane_offset(G, st, tr, n - tl.n0, c, f);
-        for (Idx h = 0; h < tr.Hs; ++h) {
-          float* d = plane + h * st.U;
-          const Idx hi = h0 + h - l.pad_h;
-          if (hi < 0 || hi >= l.Hi) {
-            std::fill(d, d + st.U, 0.0f);
-            continue;
-          }
-          const float* src = x_c + hi * l.Wi + f - l.pad_w;  // src[u sw]
+      float* planes = stage + plane_offset(G, st, tr, n - tl.n0, c, 0);  // phase f at f plane_floats
+      for (Idx h = 0; h < tr.Hs; ++h) {
+        const Idx hi = h0 + h - l.pad_h;
+        const bool inside = hi >= 0 && hi < l.Hi;
+        for (Idx f = 0; f < st.P; ++f) {  // zeros: whole padding rows, and the columns past the image
+          float* d = planes + f * plane_floats + h * st.U;
+          const Range ok = inside ? valid[static_cast<std::size_t>(f)] : Range{0, 0};
           std::fill(d, d + ok.begin, 0.0f);
-          if (l.stride_w == 1) {
-            copy_floats(d + ok.begin, src + ok.begin, ok.end - ok.begin);
-          } else {
-            for (Idx u = ok.begin; u < ok.end; ++u) d[u] = src[u * l.stride_w];
-          }
           std::fill(d + ok.end, d + st.U, 0.0f);
+          if (inside && !pp.on) {
+            const float* src = x_c + hi * l.Wi + f - l.pad_w;  // src[u sw]
+            if (l.stride_w == 1) {
+              copy_floats(d + ok.begin, src + ok.begin, ok.end - ok.begin);
+            } else {
+              for (Idx u = ok.begin; u < ok.end; ++u) d[u] = src[u * l.stride_w];
+            }
+          }
         }
+        if (inside && pp.on)
+          deinterleave2(x_c + hi * l.Wi, l.Wi, planes + pp.f_even * plane_floats + h * st.U + pp.u_even,
+                        planes + pp.f_odd * plane_floats + h * st.U + pp.u_odd);
       }
     }
 }
@@ -224,17 +244,26 @@ void unstage_add(const Geo& G, const Stage& st, const float* stage, const Tile& 
                  Idx image_stride) {
   const Conv2dLowered& l = G.l;
   const TileRows tr(l, tl);
-  const Idx h0 = tr.ho0 * l.stride_h;
+  const Idx h0 = tr.ho0 * l.stride_h, plane_floats = tr.Hs * st.U;
   const Idx h_lo = std::max<Idx>(0, l.pad_h - h0), h_hi = std::min<Idx>(tr.Hs, Idx{l.Hi} + l.pad_h - h0);
+  const PairedPhases pp(l, st);
+  std::vector<Range> valid(static_cast<std::size_t>(st.P));
+  for (Idx f = 0; f < st.P; ++f) valid[static_cast<std::size_t>(f)] = valid_u(l, st, f);
   for (Idx n = tl.n0; n < tl.n1; ++n)
     for (Idx c = c0; c < c1; ++c) {
       float* x_c = x + n * image_stride + c * G.HiWi;
-      for (Idx f = 0; f < st.P; ++f) {
-        const Range ok = valid_u(l, st, f);
-        const float* plane = stage + plane_offset(G, st, tr, n - tl.n0, c, f);
-        for (Idx h = h_lo; h < h_hi; ++h) {
-          const float* s_row = plane + h * st.U;
-          float* d = x_c + (h0 + h - l.pad_h) * l.Wi + f - l.pad_w;  // d[u sw]
+      const float* planes = stage + plane_offset(G, st, tr, n - tl.n0, c, 0);
+      for (Idx h = h_lo; h < h_hi; ++h) {
+        float* x_row = x_c + (h0 + h - l.pad_h) * l.Wi;
+        if (pp.on) {
+          interleave2_add(planes + pp.f_even * plane_floats + h * st.U + pp.u_even,
+                          planes + pp.f_odd * plane_floats + h * st.U + pp.u_odd, l.Wi, x_row);
+          continue;
+        }
+        for (Idx f = 0; f < st.P; ++f) {
+          const Range ok = valid[static_cast<std::size_t>(f)];
+          const float* s_row = planes + f * plane_floats + h * st.U;
+          float* d = x_row + f - l.pad_w;  // d[u sw]
           if (l.stride_w == 1) {
             add_floats(d + ok.begin, s_row + ok.begin, ok.end - ok.begin);
           } else {
