@@ -20,6 +20,7 @@ would include the parent's peak, carried across fork + exec) of a child process 
 torch, builds the model and runs 2 steps (also shown: a child that only imports torch).
 """
 import argparse
+import json
 import math
 import os
 import resource
@@ -339,6 +340,12 @@ def main():
     ap.add_argument("--skip-conv", action="store_true")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--out-md", help="write the table (with a header) here")
+    ap.add_argument("--dump-json", metavar="FILE",
+                    help="write this run's PyTorch times to FILE (JSON) and print no table: one round of an "
+                         "interleaved run (bench/side_by_side.sh --rounds)")
+    ap.add_argument("--torch-json", action="append", default=[], metavar="FILE",
+                    help="PyTorch times of earlier rounds (--dump-json; repeatable): the table takes the best "
+                         "of them and of this run, per pass and side")
     # child mode
     ap.add_argument("--rss-only", metavar="CONFIG", help=argparse.SUPPRESS)
     ap.add_argument("--steps", type=int, default=2, help=argparse.SUPPRESS)
@@ -379,6 +386,16 @@ def main():
                 py[f"train/{cfg}{suffix}"] = best(time_train(cfg, args.device, args.train_reps))
                 print(f"  torch {args.device}{suffix} train/{cfg}: {py[f'train/{cfg}{suffix}']} ms (wall, CPU)",
                       file=sys.stderr)
+    if args.dump_json:
+        with open(args.dump_json, "w") as f:
+            json.dump(py, f, indent=1)
+        return 0
+    for path in args.torch_json:  # best of the rounds, wall and CPU time each
+        with open(path) as f:
+            for key, (wall, cpu) in json.load(f).items():
+                old_wall, old_cpu = py.get(key, (None, None))
+                py[key] = (min(x for x in (wall, old_wall) if x is not None) if wall or old_wall else None,
+                           min(x for x in (cpu, old_cpu) if x is not None) if cpu or old_cpu else None)
     if not args.skip_train:
         for cfg in cfgs:
             rss[cfg] = child_rss(cfg, args.device, threads, False, 2)
@@ -392,7 +409,9 @@ def main():
               f"- load average when strider ran: {context.get('load_avg', '?')}; when PyTorch finished: "
               f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}",
               "- times: best of the repetitions (strider: Google Benchmark repetitions; PyTorch: "
-              f"{args.reps} conv / {args.train_reps} step repetitions), ms per call; ratio < 1: strider faster",
+              f"{args.reps} conv / {args.train_reps} step repetitions), ms per call; ratio < 1: strider faster"
+              + (f"; conv passes: best over {len(args.torch_json) + (0 if args.skip_conv else 1)} interleaved "
+                 "rounds (strider's conv_bench, then PyTorch's passes, per round)" if args.torch_json else ""),
               "- CPU ms: process CPU time per call, all threads (the work done; other load on the machine "
               "inflates it far less than the wall time)" if args.device == "cpu" else "- GPU times: CUDA events",
               ""]

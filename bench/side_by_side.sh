@@ -13,6 +13,9 @@
 #   --out-dir DIR            default bench/out
 #   --configs A,B            DCGAN configurations (default A,B)
 #   --reps N                 repetitions on both sides (default 5; best is reported)
+#   --rounds N               conv passes in N interleaved rounds (strider's, then PyTorch's, N times;
+#                            default 3): best per pass over all rounds, so a slow spell of the machine
+#                            (a shared VM drifts by 1.5x within minutes) cannot favour either side
 #   --quick                  --configs B --reps 2
 #   --no-install             never apt-get install python3-torch
 # Without a GPU the cuda part is skipped with a message (exit 0). CPU threads: strider uses all
@@ -21,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-device=auto build_dir="" no_build=0 out_dir=bench/out configs=A,B reps=5 no_install=0
+device=auto build_dir="" no_build=0 out_dir=bench/out configs=A,B reps=5 rounds=3 no_install=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) device=$2; shift 2 ;;
@@ -30,9 +33,10 @@ while [ $# -gt 0 ]; do
     --out-dir) out_dir=$2; shift 2 ;;
     --configs) configs=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
-    --quick) configs=B; reps=2; shift ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --quick) configs=B; reps=2; rounds=1; shift ;;
     --no-install) no_install=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "side_by_side.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -105,19 +109,31 @@ for dev in "${devices[@]}"; do
     py=$(find_python "$dev" || true)
   fi
   if [ "$dev" = cpu ]; then backend_re=cpu; else backend_re="(cuda|cudnn)"; fi
-  echo "=== side_by_side [$dev]: strider conv_bench, train_step_bench ($reps repetitions) ==="
-  "$dir/bench/conv_bench" --benchmark_filter="^conv/$cfg_re/.*/$backend_re" --benchmark_repetitions="$reps" \
-    --benchmark_out="$out_dir/conv_$dev.json" --benchmark_out_format=json || status=1
+  rm -f "$out_dir"/conv_"$dev".r*.json "$out_dir"/torch_conv_"$dev".r*.json
+  strider_conv=() torch_conv=()
+  for r in $(seq "$rounds"); do
+    echo "=== side_by_side [$dev]: round $r of $rounds: strider conv_bench ($reps repetitions) ==="
+    "$dir/bench/conv_bench" --benchmark_filter="^conv/$cfg_re/.*/$backend_re" --benchmark_repetitions="$reps" \
+      --benchmark_out="$out_dir/conv_$dev.r$r.json" --benchmark_out_format=json || status=1
+    strider_conv+=(--conv-json "$out_dir/conv_$dev.r$r.json")
+    if [ -n "$py" ] && [ "$r" -lt "$rounds" ]; then  # the last round's PyTorch passes run with the table
+      echo "=== side_by_side [$dev]: round $r of $rounds: PyTorch conv passes ==="
+      "$py" bench/pytorch_side_by_side.py --device "$dev" --configs "$configs" --reps "$reps" --skip-train \
+        --dump-json "$out_dir/torch_conv_$dev.r$r.json" || status=1
+      torch_conv+=(--torch-json "$out_dir/torch_conv_$dev.r$r.json")
+    fi
+  done
+  echo "=== side_by_side [$dev]: strider train_step_bench ==="
   "$dir/bench/train_step_bench" --benchmark_filter="^train/$cfg_re/$backend_re" --benchmark_repetitions="$((reps < 3 ? reps : 3))" \
     --benchmark_out="$out_dir/train_$dev.json" --benchmark_out_format=json || status=1
   if [ -z "$py" ]; then
     echo "side_by_side: no python3 with a working PyTorch for $dev: PyTorch side skipped" | tee -a "$out_dir/side_by_side.md"
-    python3 bench/bench_table.py "$out_dir/conv_$dev.json" "$out_dir/train_$dev.json" >>"$out_dir/side_by_side.md" || true
+    python3 bench/bench_table.py "$out_dir"/conv_"$dev".r*.json "$out_dir/train_$dev.json" >>"$out_dir/side_by_side.md" || true
     continue
   fi
   echo "=== side_by_side [$dev]: PyTorch ($py) ==="
   "$py" bench/pytorch_side_by_side.py --device "$dev" --configs "$configs" --reps "$reps" \
-    --train-reps "$((reps < 3 ? reps : 3))" --conv-json "$out_dir/conv_$dev.json" \
+    --train-reps "$((reps < 3 ? reps : 3))" "${strider_conv[@]}" "${torch_conv[@]}" \
     --train-json "$out_dir/train_$dev.json" --out-md "$out_dir/side_by_side_$dev.md" || status=1
   [ -f "$out_dir/side_by_side_$dev.md" ] && { cat "$out_dir/side_by_side_$dev.md"; echo; } >>"$out_dir/side_by_side.md"
 done

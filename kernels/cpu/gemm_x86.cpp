@@ -484,13 +484,21 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
     for (Idx k0 = 0; k0 < K; k0 += bl.kc) {
       const Idx kc = std::min(bl.kc, K - k0);
       const float beta_k = k0 == 0 ? beta : 1.0f;  // later K slices accumulate onto the first
-      if (b.gather) {
-        if constexpr (NR == 32) pack_b_gather_avx512(tb, b.g, k0, kc, j0, nc, Bp);
-        else pack_b_gather<NR>(tb, b.g, k0, kc, j0, nc, Bp);
-      } else {
-        if constexpr (NR == 32) pack_b_avx512(tb, b.B, b.ldb, k0, kc, j0, nc, Bp);
-        else pack_b<NR>(tb, b.B, b.ldb, k0, kc, j0, nc, Bp);
-      }
+      // B micro-panel jr is packed just before the first row block uses it (and kept for the
+      // others): it is still in L1 when the kernel reads it. Packing the whole KC x NC block first
+      // sent 2 MiB through L2 to L3 and back; for M <= MC (a convolution's Co) each panel is used
+      // by one row block only.
+      const auto pack_panel = [&](Idx jr) {
+        const Idx nr = std::min<Idx>(NR, nc - jr);
+        float* dst = Bp + jr * kc;
+        if (b.gather) {
+          if constexpr (NR == 32) pack_b_gather_avx512(tb, b.g, k0, kc, j0 + jr, nr, dst);
+          else pack_b_gather<NR>(tb, b.g, k0, kc, j0 + jr, nr, dst);
+        } else {
+          if constexpr (NR == 32) pack_b_avx512(tb, b.B, b.ldb, k0, kc, j0 + jr, nr, dst);
+          else pack_b<NR>(tb, b.B, b.ldb, k0, kc, j0 + jr, nr, dst);
+        }
+      };
       for (Idx i0 = 0; i0 < M; i0 += bl.mc) {
         const Idx mc = std::min(bl.mc, M - i0);
         float* ap = a_all ? a_all + k0 * m_pad + i0 * kc : Ap;
@@ -498,7 +506,8 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
           if constexpr (MR == 12) pack_a_avx512(ta, A, lda, i0, mc, k0, kc, ap);
           else pack_a<MR>(ta, A, lda, i0, mc, k0, kc, ap);
         }
-        for (Idx jr = 0; jr < nc; jr += NR)
+        for (Idx jr = 0; jr < nc; jr += NR) {
+          if (i0 == 0) pack_panel(jr);
           for (Idx ir = 0; ir < mc; ir += MR) {
             const Idx mr = std::min<Idx>(MR, mc - ir), nr = std::min<Idx>(NR, nc - jr);
             if (scatter) {  // the whole tile into a buffer, then added where it belongs
@@ -510,6 +519,7 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
               kernel(kc, ap + ir * kc, Bp + jr * kc, C + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, alpha, beta_k);
             }
           }
+        }
       }
     }
   }
