@@ -461,8 +461,10 @@ struct ColMatrix {
     if (buf.implicit) {
       GatherMatrix g{buf.input.data(), buf.row_offset.data(), buf.col_offset.data()};
       (tb ? g.row_offset : g.col_offset) += first;
-      if (sgemm_gather_b(a_token, false, tb, M, N, K, 1.0f, A, lda, g, beta, C, ldc)) return;
-      STRIDER_THROW(Error, "conv2d: sgemm_gather_b stopped running after sgemm_gather_available() said it runs");
+      if (sgemm_ex(a_token, false, tb, M, N, K, 1.0f, SgemmIn{A, lda, nullptr}, SgemmIn{nullptr, 0, &g}, beta,
+                   SgemmOut{C, ldc, nullptr}))
+        return;
+      STRIDER_THROW(Error, "conv2d: sgemm_ex stopped running after sgemm_gather_available() said it runs");
     }
     const float* B = tb ? buf.col.data() + first * ld : buf.col.data() + first;
     sgemm(false, tb, M, N, K, A, lda, B, ld, beta, C, ldc, a_token);
@@ -578,10 +580,10 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
     gather_offsets(G, buf.st, tl, buf.row_offset.data(), buf.col_offset.data(), t, T);
     sync();  // every thread reads all column offsets
     const Idx taps = Idx{G.l.R} * G.l.S, k0 = cr.begin * taps, k1 = cr.end * taps;
-    if (k1 > k0 &&
-        !sgemm_scatter_add_c(G.weights_token, true, false, k1 - k0, cols, G.Kg, 1.0f, G.wg(w, g) + k0, G.Kred, B, ldb,
-                             ScatterMatrix{buf.input.data(), buf.row_offset.data() + k0, buf.col_offset.data()}))
-      STRIDER_THROW(Error, "conv2d: sgemm_scatter_add_c stopped running after sgemm_gather_available() said it runs");
+    const ScatterMatrix dst{buf.input.data(), buf.row_offset.data() + k0, buf.col_offset.data()};
+    if (k1 > k0 && !sgemm_ex(G.weights_token, true, false, k1 - k0, cols, G.Kg, 1.0f, SgemmIn{G.wg(w, g) + k0, G.Kred, nullptr},
+                             SgemmIn{B, ldb, nullptr}, 1.0f, SgemmOut{nullptr, 0, &dst}))
+      STRIDER_THROW(Error, "conv2d: sgemm_ex stopped running after sgemm_gather_available() said it runs");
     unstage_add(G, buf.st, buf.input.data(), tl, cr.begin, cr.end, G.xg(gxc, 0, g), Idx{G.l.Ci} * G.HiWi);
     sync();
     return;

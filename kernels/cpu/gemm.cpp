@@ -159,17 +159,10 @@ void sgemm_reuse_a(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N
 
 bool sgemm_gather_available() { return float_uses_strider(); }
 
-bool sgemm_gather_b(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const float* A,
-                    Idx lda, const GatherMatrix& B, float beta, float* C, Idx ldc) {
+bool sgemm_ex(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const SgemmIn& A,
+              const SgemmIn& B, float beta, const SgemmOut& C) {
   if (!float_uses_strider()) return false;
-  sgemm_gather_b_isa(sgemm_best_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, beta, C, ldc, token);
-  return true;
-}
-
-bool sgemm_scatter_add_c(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha,
-                         const float* A, Idx lda, const float* B, Idx ldb, const ScatterMatrix& C) {
-  if (!float_uses_strider()) return false;
-  sgemm_scatter_add_c_isa(sgemm_best_isa(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, C, token);
+  sgemm_ex_isa(sgemm_best_isa(), trans_a, trans_b, M, N, K, alpha, A, B, beta, C, token);
   return true;
 }
 

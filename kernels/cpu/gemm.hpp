@@ -59,28 +59,15 @@ void sgemm_reuse_a(std::uint64_t token, bool trans_a, bool trans_b, std::int64_t
                    float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta,
                    float* C, std::int64_t ldc);
 
-// A "separable gather" matrix B (rows x cols): B[r][c] = base[row_offset[r] + col_offset[c]]
+// A "separable gather" matrix (rows x cols): X[r][c] = base[row_offset[r] + col_offset[c]]
 // (offsets in floats). An im2col matrix is one, read from a zero-padded copy of the image:
-// row_offset is the kernel tap's offset, col_offset the output position's.
+// row_offset is the kernel tap's offset, col_offset the output position's; so is a batch of NCHW
+// images seen as a (channels x images * pixels) matrix.
 struct GatherMatrix {
   const float* base;
   const std::int64_t* row_offset;
   const std::int64_t* col_offset;
 };
-
-// C = alpha op(A) op(B) + beta C where B is a GatherMatrix, gathered straight into the GEMM's
-// packed micro-panels, with no intermediate matrix (an implicit-GEMM convolution). reuse_token as
-// in sgemm_reuse_a (0: none). Returns false, touching nothing, where gemm<float> is not strider's
-// x86 SGEMM (STRIDER_GEMM=openblas, a CPU without AVX2): then materialise B and call gemm.
-// Whether sgemm_gather_b runs here (it returns false where not).
-bool sgemm_gather_available();
-bool sgemm_gather_b(std::uint64_t reuse_token, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
-                    std::int64_t K, float alpha, const float* A, std::int64_t lda, const GatherMatrix& B, float beta,
-                    float* C, std::int64_t ldc);
-// The same on `isa` (Avx2 or Avx512; DeviceError when not available or Portable), for tests.
-void sgemm_gather_b_isa(GemmIsa isa, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
-                        float alpha, const float* A, std::int64_t lda, const GatherMatrix& B, float beta, float* C,
-                        std::int64_t ldc, std::uint64_t reuse_token = 0);
 
 // The same shape as a destination: C(i, j) is base[row_offset[i] + col_offset[j]].
 struct ScatterMatrix {
@@ -89,18 +76,34 @@ struct ScatterMatrix {
   const std::int64_t* col_offset;
 };
 
-// C += alpha op(A) op(B) with C a ScatterMatrix: a GEMM whose product is added straight into an
-// image (an implicit-GEMM col2im) instead of into a matrix that col2im then reads back. Entries of
-// C may share an element (overlapping kernel windows; not within one row of C): all are added, one
-// after another, on the calling thread only. reuse_token as in sgemm_reuse_a. Returns false,
-// touching nothing, where sgemm_gather_available() is false.
-bool sgemm_scatter_add_c(std::uint64_t reuse_token, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
-                         std::int64_t K, float alpha, const float* A, std::int64_t lda, const float* B,
-                         std::int64_t ldb, const ScatterMatrix& C);
-// The same on `isa` (Avx2 or Avx512; DeviceError otherwise), for tests.
-void sgemm_scatter_add_c_isa(GemmIsa isa, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
-                             float alpha, const float* A, std::int64_t lda, const float* B, std::int64_t ldb,
-                             const ScatterMatrix& C, std::uint64_t reuse_token = 0);
+// An input of sgemm_ex: a row-major matrix (data, ld), or, when `gather` is set, a GatherMatrix.
+struct SgemmIn {
+  const float* data = nullptr;
+  std::int64_t ld = 0;
+  const GatherMatrix* gather = nullptr;
+};
+// The output of sgemm_ex: a row-major matrix (data, ld), or, when `scatter` is set, a ScatterMatrix.
+struct SgemmOut {
+  float* data = nullptr;
+  std::int64_t ld = 0;
+  const ScatterMatrix* scatter = nullptr;
+};
+
+// C = alpha op(A) op(B) + beta C where any operand may be given by offsets, gathered straight
+// into the GEMM's packed micro-panels and scattered straight from its register tiles: an
+// implicit-GEMM convolution reads its im2col matrix from a padded copy of the image, and reads and
+// writes batches of NCHW images, with no intermediate matrices. A gathered A cannot be transposed
+// (ValueError). A ScatterMatrix's entries may share a float only with beta == 1: then all of them
+// are added, one after another (col2im's overlapping windows). On the calling thread only.
+// reuse_token as in sgemm_reuse_a (ignored for a gathered A). Returns false, touching nothing,
+// where sgemm_gather_available() is false (then use explicit matrices and gemm).
+// Whether sgemm_ex runs here (it returns false where not): strider's x86 SGEMM is gemm<float>.
+bool sgemm_gather_available();
+bool sgemm_ex(std::uint64_t reuse_token, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K,
+              float alpha, const SgemmIn& A, const SgemmIn& B, float beta, const SgemmOut& C);
+// The same on `isa` (Avx2 or Avx512; DeviceError when not available or Portable), for tests.
+void sgemm_ex_isa(GemmIsa isa, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+                  const SgemmIn& A, const SgemmIn& B, float beta, const SgemmOut& C, std::uint64_t reuse_token = 0);
 
 // Internal: whether a BlasSingleThread is alive on this thread (the GEMMs then stay on it).
 bool gemm_single_thread_held();

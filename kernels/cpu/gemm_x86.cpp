@@ -311,24 +311,62 @@ __attribute__((target("avx512f"))) void pack_b_gather_avx512(bool tb, const Gath
   }
 }
 
-// dst(i, j) += tile[i NR + j] for the mr x nr tile at rows i0, columns j0 of a ScatterMatrix, row
-// after row (rows may share elements; one row's columns never do). Scalar (AVX2), then AVX-512.
-void scatter_add(const float* tile, int NR, Idx mr, Idx nr, const ScatterMatrix& d, Idx i0, Idx j0) {
-  for (Idx i = 0; i < mr; ++i) {
-    float* row = d.base + d.row_offset[i0 + i];
-    for (Idx j = 0; j < nr; ++j) row[d.col_offset[j0 + j]] += tile[i * NR + j];
+// op(A) = A from a GatherMatrix (A(i, k) = base[row_offset[i] + col_offset[k]]), into MR-row
+// micro-panels. Scalar (the AVX2 kernel's), then AVX-512: 16 depths of each row read as runs
+// along k, transposed.
+template <int MR>
+void pack_a_gather(const GatherMatrix& g, Idx i0, Idx mc, Idx k0, Idx kc, float* Ap) {
+  for (Idx p0 = 0; p0 < mc; p0 += MR, Ap += MR * kc) {
+    const Idx rows = std::min<Idx>(MR, mc - p0);
+    for (Idx k = 0; k < kc; ++k) {
+      for (Idx r = 0; r < rows; ++r) Ap[k * MR + r] = g.base[g.row_offset[i0 + p0 + r] + g.col_offset[k0 + k]];
+      for (Idx r = rows; r < MR; ++r) Ap[k * MR + r] = 0.0f;
+    }
   }
 }
 
-__attribute__((target("avx512f"))) void scatter_add_avx512(const float* tile, Idx mr, Idx nr, const ScatterMatrix& d,
-                                                           Idx i0, Idx j0) {
+__attribute__((target("avx512f"))) void pack_a_gather_avx512(const GatherMatrix& g, Idx i0, Idx mc, Idx k0, Idx kc,
+                                                             float* Ap) {
+  constexpr int MR = 12;
+  for (Idx p0 = 0; p0 < mc; p0 += MR, Ap += MR * kc) {
+    const Idx rows = std::min<Idx>(MR, mc - p0);
+    for (Idx kb = 0; kb < kc; kb += 16) {
+      const Idx depth = std::min<Idx>(16, kc - kb);
+      const Runs rk(g.col_offset + k0 + kb, depth);
+      __m512 r[16];
+      for (Idx i = 0; i < 16; ++i)
+        r[i] = i < rows ? load_runs(g.base + g.row_offset[i0 + p0 + i], rk) : _mm512_setzero_ps();
+      transpose16(r);
+      for (Idx kk = 0; kk < depth; ++kk) _mm512_mask_storeu_ps(Ap + (kb + kk) * MR, first_n(MR), r[kk]);
+    }
+  }
+}
+
+// dst(i, j) = tile[i NR + j] + beta dst(i, j) for the mr x nr tile at rows i0, columns j0 of a
+// ScatterMatrix, row after row (with beta 1, rows may share floats; one row's columns never do).
+// beta 0 overwrites without reading. Scalar (AVX2), then AVX-512.
+void scatter_update(const float* tile, int NR, Idx mr, Idx nr, float beta, const ScatterMatrix& d, Idx i0, Idx j0) {
+  for (Idx i = 0; i < mr; ++i) {
+    float* row = d.base + d.row_offset[i0 + i];
+    for (Idx j = 0; j < nr; ++j) {
+      float& out = row[d.col_offset[j0 + j]];
+      out = beta == 0.0f ? tile[i * NR + j] : tile[i * NR + j] + beta * out;
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void scatter_update_avx512(const float* tile, Idx mr, Idx nr, float beta,
+                                                              const ScatterMatrix& d, Idx i0, Idx j0) {
   constexpr int NR = 32;
   const Runs r0(d.col_offset + j0, std::min<Idx>(16, nr)), r1(d.col_offset + j0 + 16, std::max<Idx>(0, nr - 16));
+  const __m512 vb = _mm512_set1_ps(beta);
   for (Idx i = 0; i < mr; ++i) {
     float* row = d.base + d.row_offset[i0 + i];
     for (int h = 0; h < 2; ++h) {
       const Runs& r = h ? r1 : r0;
-      const __m512 v = _mm512_add_ps(load_runs(row, r), _mm512_load_ps(tile + i * NR + 16 * h));
+      if (r.count == 0) continue;
+      __m512 v = _mm512_load_ps(tile + i * NR + 16 * h);
+      if (beta != 0.0f) v = _mm512_fmadd_ps(vb, load_runs(row, r), v);
       if (r.count == 1 && r.n[0] == 16) {
         _mm512_storeu_ps(row + r.off[0], v);
         continue;
@@ -339,17 +377,26 @@ __attribute__((target("avx512f"))) void scatter_add_avx512(const float* tile, Id
   }
 }
 
-// Where op(B) comes from: a matrix (B, ldb) or, when `gather`, the GatherMatrix g.
-struct BSource {
-  const float* B = nullptr;
-  Idx ldb = 0;
+// An operand held by value: a row-major matrix (data, ld) or, when `gather`, the GatherMatrix g.
+struct Operand {
+  const float* data = nullptr;
+  Idx ld = 0;
   bool gather = false;
   GatherMatrix g{};
-  // The source whose column 0 is op(B)'s column j.
-  BSource from_column(Idx j, bool tb) const {
-    BSource r = *this;
-    if (gather) (tb ? r.g.row_offset : r.g.col_offset) += j;
-    else r.B = tb ? B + j * ldb : B + j;
+  static Operand of(const SgemmIn& in) {
+    return in.gather ? Operand{nullptr, 0, true, *in.gather} : Operand{in.data, in.ld, false, {}};
+  }
+  // The operand whose op(X) starts at op(X)'s row i (from_row) or column j (from_column).
+  Operand from_row(Idx i, bool t) const {
+    Operand r = *this;
+    if (gather) (t ? r.g.col_offset : r.g.row_offset) += i;
+    else r.data = t ? data + i : data + i * ld;
+    return r;
+  }
+  Operand from_column(Idx j, bool t) const {
+    Operand r = *this;
+    if (gather) (t ? r.g.row_offset : r.g.col_offset) += j;
+    else r.data = t ? data + j * ld : data + j;
     return r;
   }
 };
@@ -460,22 +507,22 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(Idx kc, const float* __rest
   }
 }
 
-// The loop nest on the calling thread (K > 0, alpha != 0).
+// The loop nest on the calling thread (K > 0, alpha != 0). C is c.data (ld c.ld) or c.scatter.
 template <int MR, int NR>
 void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, Idx N, Idx K, float alpha,
-                  const float* A, Idx lda, const BSource& b, float beta, float* C, Idx ldc, std::uint64_t reuse_token,
-                  const ScatterMatrix* scatter = nullptr) {
+                  const Operand& a, const Operand& b, float beta, const SgemmOut& c, std::uint64_t reuse_token) {
   const Idx kc_max = std::min(bl.kc, K);
   const Idx nc_max = (std::min(bl.nc, N) + NR - 1) / NR * NR, mc_max = (std::min(bl.mc, M) + MR - 1) / MR * MR;
   float* Bp = t_pack_b.get(static_cast<std::size_t>(kc_max * nc_max));
   float* Ap = t_pack_a.get(static_cast<std::size_t>(kc_max * mc_max));
-  // With a reuse token: all of op(A) packed in t_packed_a, filled during the first column block.
+  // With a reuse token (and a plain A): all of op(A) packed in t_packed_a, filled during the first
+  // column block.
   const Idx m_pad = (M + MR - 1) / MR * MR;
   PackedA& cache = t_packed_a;
   float* a_all = nullptr;
   bool a_ready = false;
-  if (reuse_token != 0 && m_pad * K <= kMaxReusedAFloats) {
-    a_ready = cache.matches(reuse_token, A, lda, M, K, bl.kc, ta, MR);
+  if (reuse_token != 0 && !a.gather && m_pad * K <= kMaxReusedAFloats) {
+    a_ready = cache.matches(reuse_token, a.data, a.ld, M, K, bl.kc, ta, MR);
     if (!a_ready) cache.token = 0;  // invalid until refilled
     a_all = cache.buf.get(static_cast<std::size_t>(m_pad * K));
   }
@@ -495,28 +542,33 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
           if constexpr (NR == 32) pack_b_gather_avx512(tb, b.g, k0, kc, j0 + jr, nr, dst);
           else pack_b_gather<NR>(tb, b.g, k0, kc, j0 + jr, nr, dst);
         } else {
-          if constexpr (NR == 32) pack_b_avx512(tb, b.B, b.ldb, k0, kc, j0 + jr, nr, dst);
-          else pack_b<NR>(tb, b.B, b.ldb, k0, kc, j0 + jr, nr, dst);
+          if constexpr (NR == 32) pack_b_avx512(tb, b.data, b.ld, k0, kc, j0 + jr, nr, dst);
+          else pack_b<NR>(tb, b.data, b.ld, k0, kc, j0 + jr, nr, dst);
         }
       };
       for (Idx i0 = 0; i0 < M; i0 += bl.mc) {
         const Idx mc = std::min(bl.mc, M - i0);
         float* ap = a_all ? a_all + k0 * m_pad + i0 * kc : Ap;
         if (!a_all || (!a_ready && j0 == 0)) {
-          if constexpr (MR == 12) pack_a_avx512(ta, A, lda, i0, mc, k0, kc, ap);
-          else pack_a<MR>(ta, A, lda, i0, mc, k0, kc, ap);
+          if (a.gather) {
+            if constexpr (MR == 12) pack_a_gather_avx512(a.g, i0, mc, k0, kc, ap);
+            else pack_a_gather<MR>(a.g, i0, mc, k0, kc, ap);
+          } else {
+            if constexpr (MR == 12) pack_a_avx512(ta, a.data, a.ld, i0, mc, k0, kc, ap);
+            else pack_a<MR>(ta, a.data, a.ld, i0, mc, k0, kc, ap);
+          }
         }
         for (Idx jr = 0; jr < nc; jr += NR) {
           if (i0 == 0) pack_panel(jr);
           for (Idx ir = 0; ir < mc; ir += MR) {
             const Idx mr = std::min<Idx>(MR, mc - ir), nr = std::min<Idx>(NR, nc - jr);
-            if (scatter) {  // the whole tile into a buffer, then added where it belongs
+            if (c.scatter) {  // the whole tile into a buffer, then where it belongs
               alignas(64) float tile[MR * NR];
               kernel(kc, ap + ir * kc, Bp + jr * kc, tile, NR, MR, NR, alpha, 0.0f);
-              if constexpr (NR == 32) scatter_add_avx512(tile, mr, nr, *scatter, i0 + ir, j0 + jr);
-              else scatter_add(tile, NR, mr, nr, *scatter, i0 + ir, j0 + jr);
+              if constexpr (NR == 32) scatter_update_avx512(tile, mr, nr, beta_k, *c.scatter, i0 + ir, j0 + jr);
+              else scatter_update(tile, NR, mr, nr, beta_k, *c.scatter, i0 + ir, j0 + jr);
             } else {
-              kernel(kc, ap + ir * kc, Bp + jr * kc, C + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, alpha, beta_k);
+              kernel(kc, ap + ir * kc, Bp + jr * kc, c.data + (i0 + ir) * c.ld + j0 + jr, c.ld, mr, nr, alpha, beta_k);
             }
           }
         }
@@ -524,8 +576,8 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
     }
   }
   if (a_all && !a_ready) {
-    cache.a = A;
-    cache.lda = lda;
+    cache.a = a.data;
+    cache.lda = a.ld;
     cache.M = M;
     cache.K = K;
     cache.kc = bl.kc;
@@ -540,13 +592,15 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
 // Only the smaller operand is packed twice, a small cost next to the slab's FLOPs.
 template <int MR, int NR>
 void sgemm_x86(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, Idx N, Idx K, float alpha,
-               const float* A, Idx lda, const BSource& b, float beta, float* C, Idx ldc, std::uint64_t reuse_token) {
+               const float* A, Idx lda, const float* B, Idx ldb, float beta, float* C, Idx ldc,
+               std::uint64_t reuse_token) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {  // C = beta C
     for (Idx i = 0; i < M; ++i)
       for (Idx j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     return;
   }
+  const Operand a{A, lda, false, {}}, b{B, ldb, false, {}};
   const bool split_n = N >= M;
   const Idx tiles = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
   int nt = 1;
@@ -554,7 +608,7 @@ void sgemm_x86(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, 
       static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) > 4e6)
     nt = static_cast<int>(std::min<Idx>(omp_get_max_threads(), tiles));
   if (nt <= 1) {
-    sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, N, K, alpha, A, lda, b, beta, C, ldc, reuse_token);
+    sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, N, K, alpha, a, b, beta, SgemmOut{C, ldc, nullptr}, reuse_token);
     return;
   }
 #pragma omp parallel num_threads(nt)
@@ -564,11 +618,11 @@ void sgemm_x86(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, 
     const Idx b0 = std::min(extent, tiles * t / T * tile), b1 = std::min(extent, tiles * (t + 1) / T * tile);
     if (b1 > b0) {
       if (split_n)
-        sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, b1 - b0, K, alpha, A, lda, b.from_column(b0, tb), beta, C + b0,
-                             ldc, 0);
+        sgemm_serial<MR, NR>(bl, kernel, ta, tb, M, b1 - b0, K, alpha, a, b.from_column(b0, tb), beta,
+                             SgemmOut{C + b0, ldc, nullptr}, 0);
       else
-        sgemm_serial<MR, NR>(bl, kernel, ta, tb, b1 - b0, N, K, alpha, ta ? A + b0 : A + b0 * lda, lda, b, beta,
-                             C + b0 * ldc, ldc, 0);
+        sgemm_serial<MR, NR>(bl, kernel, ta, tb, b1 - b0, N, K, alpha, a.from_row(b0, ta), b, beta,
+                             SgemmOut{C + b0 * ldc, ldc, nullptr}, 0);
     }
   }
 }
@@ -619,13 +673,11 @@ void sgemm_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, flo
     case GemmIsa::Portable: break;
 #if STRIDER_GEMM_X86
     case GemmIsa::Avx2:
-      sgemm_x86<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, A, lda, BSource{B, ldb, false, {}},
-                       beta, C, ldc,
+      sgemm_x86<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
                        reuse_token);
       return;
     case GemmIsa::Avx512:
-      sgemm_x86<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, A, lda,
-                        BSource{B, ldb, false, {}}, beta, C,
+      sgemm_x86<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C,
                         ldc, reuse_token);
       return;
 #else
@@ -635,44 +687,32 @@ void sgemm_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, flo
   gemm_portable<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void sgemm_gather_b_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const float* A,
-                        Idx lda, const GatherMatrix& B, float beta, float* C, Idx ldc, std::uint64_t reuse_token) {
+void sgemm_ex_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const SgemmIn& A,
+                  const SgemmIn& B, float beta, const SgemmOut& C, std::uint64_t reuse_token) {
   if (isa == GemmIsa::Portable || !gemm_isa_available(isa))
-    STRIDER_THROW(DeviceError, "sgemm_gather_b_isa: " << gemm_isa_name(isa)
-                                                      << " has no gathering SGEMM on this CPU; use Avx2 or Avx512 where "
-                                                         "gemm_isa_available() says so");
+    STRIDER_THROW(DeviceError, "sgemm_ex_isa: " << gemm_isa_name(isa)
+                                                << " has no gathering / scattering SGEMM on this CPU; use Avx2 or Avx512 "
+                                                   "where gemm_isa_available() says so");
+  if (A.gather && trans_a)
+    STRIDER_THROW(ValueError, "sgemm_ex: a gathered A cannot be transposed (trans_a must be false); gather op(A) "
+                              "itself, swapping the GatherMatrix's row and column offsets");
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {  // C = beta C
+    for (Idx i = 0; i < M; ++i)
+      for (Idx j = 0; j < N; ++j) {
+        float& out = C.scatter ? C.scatter->base[C.scatter->row_offset[i] + C.scatter->col_offset[j]] : C.data[i * C.ld + j];
+        out = beta == 0.0f ? 0.0f : beta * out;
+      }
+    return;
+  }
 #if STRIDER_GEMM_X86
-  const BSource b{nullptr, 0, true, B};
+  const Operand a = Operand::of(A), b = Operand::of(B);
   if (isa == GemmIsa::Avx2)
-    sgemm_x86<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, A, lda, b, beta, C, ldc,
-                     reuse_token);
+    sgemm_serial<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, a, b, beta, C, reuse_token);
   else
-    sgemm_x86<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, A, lda, b, beta, C, ldc,
-                      reuse_token);
+    sgemm_serial<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, a, b, beta, C, reuse_token);
 #else
-  (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)A, (void)lda, (void)B, (void)beta,
-      (void)C, (void)ldc, (void)reuse_token;
-#endif
-}
-
-void sgemm_scatter_add_c_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha,
-                             const float* A, Idx lda, const float* B, Idx ldb, const ScatterMatrix& C,
-                             std::uint64_t reuse_token) {
-  if (isa == GemmIsa::Portable || !gemm_isa_available(isa))
-    STRIDER_THROW(DeviceError, "sgemm_scatter_add_c_isa: " << gemm_isa_name(isa)
-                                                           << " has no scattering SGEMM on this CPU; use Avx2 or Avx512 "
-                                                              "where gemm_isa_available() says so");
-  if (M <= 0 || N <= 0 || K <= 0 || alpha == 0.0f) return;  // adds nothing
-#if STRIDER_GEMM_X86
-  const BSource b{B, ldb, false, {}};
-  if (isa == GemmIsa::Avx2)
-    sgemm_serial<6, 16>(kAvx2Blocking, kernel_avx2, trans_a, trans_b, M, N, K, alpha, A, lda, b, 1.0f, nullptr, 0,
-                        reuse_token, &C);
-  else
-    sgemm_serial<12, 32>(kAvx512Blocking, kernel_avx512, trans_a, trans_b, M, N, K, alpha, A, lda, b, 1.0f, nullptr, 0,
-                         reuse_token, &C);
-#else
-  (void)trans_a, (void)trans_b, (void)A, (void)lda, (void)B, (void)ldb, (void)C, (void)reuse_token;
+  (void)reuse_token;
 #endif
 }
 

@@ -223,92 +223,121 @@ TEST_P(SgemmIsa, ReusedPackedAMatchesReferenceAcrossCalls) {
   }
 }
 
-// sgemm_gather_b_isa: op(B) gathered from base[row_offset[r] + col_offset[c]]. B's values are
-// scattered into a NaN-filled buffer in runs of `run` columns (gaps between runs, rows in reverse
-// order), so a gather that reads a wrong float shows as NaN or a wrong value; run 1 is a pure
-// gather, run 16+ covers whole vectors. Same cases and float64 reference as the plain SGEMM.
-TEST_P(SgemmIsa, GatheredBMatchesFloat64Reference) {
+// A matrix's values scattered into a NaN-filled buffer for sgemm_ex's GatherMatrix: runs of `run`
+// columns with gaps between them, rows in reverse order, so a gather that reads a wrong float
+// shows as NaN or a wrong value (run 1: a pure gather; 16 and more: whole vectors).
+struct Gathered {
+  std::vector<Idx> row_offset, col_offset;
+  std::vector<float> base;
+  GatherMatrix g() const { return {base.data(), row_offset.data(), col_offset.data()}; }
+  Gathered(const float* x, Idx rows, Idx cols, Idx ld, Idx run) {
+    const Idx gap = 5;
+    col_offset.resize(static_cast<std::size_t>(cols));
+    row_offset.resize(static_cast<std::size_t>(rows));
+    for (Idx c = 0; c < cols; ++c) col_offset[static_cast<std::size_t>(c)] = c + (c / run) * gap;
+    const Idx row_stride = (cols > 0 ? col_offset.back() + 1 : 0) + gap;
+    for (Idx r = 0; r < rows; ++r) row_offset[static_cast<std::size_t>(r)] = (rows - 1 - r) * row_stride + 2;
+    base.assign(static_cast<std::size_t>(rows * row_stride + 2), std::nanf(""));
+    for (Idx r = 0; r < rows; ++r)
+      for (Idx c = 0; c < cols; ++c)
+        base[static_cast<std::size_t>(row_offset[static_cast<std::size_t>(r)] + col_offset[static_cast<std::size_t>(c)])] =
+            x[r * ld + c];
+  }
+};
+
+// sgemm_ex_isa with A, B or both gathered (a gathered A only untransposed), into a plain C: the same
+// cases and float64 reference as the plain SGEMM.
+TEST_P(SgemmIsa, GatheredOperandsMatchFloat64Reference) {
   const GemmIsa isa = GetParam();
+  float c = 0;
+  const float a = 1;
+  const Idx off = 0;
+  const GatherMatrix one{&a, &off, &off};
   if (isa == GemmIsa::Portable) {
-    float c = 0;
-    const float a = 1;
-    const Idx off = 0;
-    EXPECT_THROW(sgemm_gather_b_isa(isa, false, false, 1, 1, 1, 1.0f, &a, 1, GatherMatrix{&a, &off, &off}, 0.0f, &c, 1),
+    EXPECT_THROW(sgemm_ex_isa(isa, false, false, 1, 1, 1, 1.0f, SgemmIn{&a, 1, nullptr}, SgemmIn{nullptr, 0, &one}, 0.0f,
+                              SgemmOut{&c, 1, nullptr}),
                  DeviceError);
-    GTEST_SKIP() << "no gathering SGEMM for the portable ISA (the convolutions materialise B there)";
+    GTEST_SKIP() << "no sgemm_ex for the portable ISA (the convolutions use explicit matrices there)";
   }
   if (!gemm_isa_available(isa)) GTEST_SKIP() << "sgemm " << gemm_isa_name(isa) << " is not available on this CPU";
-  for (const Idx run : {1, 3, 4, 8, 16, 19}) {
-    const std::string what = std::string("sgemm_gather_b_isa(") + gemm_isa_name(isa) + "), runs of " + std::to_string(run);
-    const auto fn = [isa, run](bool ta, bool tb, Idx M, Idx N, Idx K, float alpha, const float* A, Idx lda,
-                               const float* B, Idx ldb, float beta, float* C, Idx ldc) {
-      const Idx rows = tb ? N : K, cols = tb ? K : N, gap = 5;
-      std::vector<Idx> row_offset(static_cast<std::size_t>(rows)), col_offset(static_cast<std::size_t>(cols));
-      for (Idx c = 0; c < cols; ++c) col_offset[static_cast<std::size_t>(c)] = c + (c / run) * gap;
-      const Idx row_stride = (cols > 0 ? col_offset.back() + 1 : 0) + gap;
-      for (Idx r = 0; r < rows; ++r) row_offset[static_cast<std::size_t>(r)] = (rows - 1 - r) * row_stride + 2;
-      std::vector<float> base(static_cast<std::size_t>(rows * row_stride + 2), std::nanf(""));
-      for (Idx r = 0; r < rows; ++r)
-        for (Idx c = 0; c < cols; ++c)
-          base[static_cast<std::size_t>(row_offset[static_cast<std::size_t>(r)] + col_offset[static_cast<std::size_t>(c)])] =
-              B[r * ldb + c];
-      sgemm_gather_b_isa(isa, ta, tb, M, N, K, alpha, A, lda, GatherMatrix{base.data(), row_offset.data(), col_offset.data()},
-                         beta, C, ldc);
-    };
-    for (const Case& c : cases()) check<float>(c, fn, what);
-    for (const Case& c : sgemm_edge_cases()) check<float>(c, fn, what);
-  }
+  EXPECT_THROW(sgemm_ex_isa(isa, true, false, 1, 1, 1, 1.0f, SgemmIn{nullptr, 0, &one}, SgemmIn{&a, 1, nullptr}, 0.0f,
+                            SgemmOut{&c, 1, nullptr}),
+               ValueError);
+  for (const Idx run : {1, 4, 16, 19})
+    for (const int which : {1, 2, 3}) {  // bit 0: A gathered, bit 1: B gathered
+      const std::string what = std::string("sgemm_ex_isa(") + gemm_isa_name(isa) + "), " +
+                               (which == 1 ? "A" : which == 2 ? "B" : "A and B") + " gathered in runs of " +
+                               std::to_string(run);
+      const auto fn = [&](bool ta, bool tb, Idx M, Idx N, Idx K, float alpha, const float* A, Idx lda, const float* B,
+                          Idx ldb, float beta, float* C, Idx ldc) {
+        const bool ga = (which & 1) && !ta, gb = (which & 2) != 0;
+        const Gathered a_g(A, ta ? K : M, ta ? M : K, lda, run), b_g(B, tb ? N : K, tb ? K : N, ldb, run);
+        const GatherMatrix am = a_g.g(), bm = b_g.g();
+        sgemm_ex_isa(isa, ta, tb, M, N, K, alpha, ga ? SgemmIn{nullptr, 0, &am} : SgemmIn{A, lda, nullptr},
+                     gb ? SgemmIn{nullptr, 0, &bm} : SgemmIn{B, ldb, nullptr}, beta, SgemmOut{C, ldc, nullptr});
+      };
+      for (const Case& cs : cases()) check<float>(cs, fn, what);
+      for (const Case& cs : sgemm_edge_cases()) check<float>(cs, fn, what);
+    }
 }
 
-// sgemm_scatter_add_c_isa: C(i, j) += (alpha op(A) op(B))(i, j) at base[row_offset[i] +
-// col_offset[j]], with rows overlapping (row_offset steps by less than a row spans, as col2im's
-// kernel taps overlap) and runs of `run` columns with gaps; every element of the buffer, touched or
-// not, is checked against a float64 scatter.
-TEST_P(SgemmIsa, ScatterAddedCMatchesFloat64Reference) {
+// sgemm_ex_isa into a ScatterMatrix: C(i, j) = alpha (op(A) op(B))(i, j) + beta C(i, j) at
+// base[row_offset[i] + col_offset[j]], in runs of `run` columns with gaps. Distinct floats with the
+// case's beta; and rows that overlap (row_offset stepping by a third of a row, as col2im's kernel
+// taps do) with beta 1, where every product must be added. Every float of the buffer, touched or
+// not, is checked against a float64 scatter. A gathered B rides along for some runs.
+TEST_P(SgemmIsa, ScatteredCMatchesFloat64Reference) {
   const GemmIsa isa = GetParam();
-  if (isa == GemmIsa::Portable) {
-    float base = 0;
-    const float a = 1;
-    const Idx off = 0;
-    EXPECT_THROW(sgemm_scatter_add_c_isa(isa, false, false, 1, 1, 1, 1.0f, &a, 1, &a, 1, ScatterMatrix{&base, &off, &off}),
-                 DeviceError);
-    GTEST_SKIP() << "no scattering SGEMM for the portable ISA (the convolutions run col2im there)";
-  }
+  if (isa == GemmIsa::Portable) GTEST_SKIP() << "no sgemm_ex for the portable ISA";
   if (!gemm_isa_available(isa)) GTEST_SKIP() << "sgemm " << gemm_isa_name(isa) << " is not available on this CPU";
-  for (const Idx run : {1, 4, 8, 16, 21})
-    for (std::vector<Case> list : {cases(), sgemm_edge_cases()})
-      for (const Case& c : list) {
-        const Idx a_rows = c.ta ? c.K : c.M, a_cols = c.ta ? c.M : c.K;
-        const Idx b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
-        const Idx lda = a_cols + c.pad, ldb = b_cols + c.pad, gap = 3;
-        const auto A = random_values<float>(a_rows * lda, 7 + c.M);
-        const auto B = random_values<float>(b_rows * ldb, 8 + c.N);
-        std::vector<Idx> row_offset(static_cast<std::size_t>(c.M)), col_offset(static_cast<std::size_t>(c.N));
-        for (Idx j = 0; j < c.N; ++j) col_offset[static_cast<std::size_t>(j)] = j + (j / run) * gap;
-        const Idx span = c.N > 0 ? col_offset.back() + 1 : 1, step = std::max<Idx>(1, span / 3);
-        for (Idx i = 0; i < c.M; ++i) row_offset[static_cast<std::size_t>(i)] = 1 + i * step;
-        auto base = random_values<float>(1 + c.M * step + span + 2, 9 + c.K);
-        std::vector<double> ref(base.begin(), base.end()), mag(base.size(), 1.0);
-        for (Idx i = 0; i < c.M; ++i)
-          for (Idx j = 0; j < c.N; ++j) {
-            double dot = 0, m = 0;
-            for (Idx k = 0; k < c.K; ++k) {
-              const double a = c.ta ? A[static_cast<std::size_t>(k * lda + i)] : A[static_cast<std::size_t>(i * lda + k)];
-              const double b = c.tb ? B[static_cast<std::size_t>(j * ldb + k)] : B[static_cast<std::size_t>(k * ldb + j)];
-              dot += a * b;
-              m += std::abs(a * b);
+  for (const Idx run : {1, 8, 16, 21})
+    for (const bool overlap : {false, true})
+      for (std::vector<Case> list : {cases(), sgemm_edge_cases()})
+        for (const Case& c : list) {
+          const double beta = overlap ? 1.0 : c.beta;
+          const Idx a_rows = c.ta ? c.K : c.M, a_cols = c.ta ? c.M : c.K;
+          const Idx b_rows = c.tb ? c.N : c.K, b_cols = c.tb ? c.K : c.N;
+          const Idx lda = a_cols + c.pad, ldb = b_cols + c.pad, gap = 3;
+          const auto A = random_values<float>(a_rows * lda, 7 + c.M);
+          const auto B = random_values<float>(b_rows * ldb, 8 + c.N);
+          std::vector<Idx> row_offset(static_cast<std::size_t>(c.M)), col_offset(static_cast<std::size_t>(c.N));
+          for (Idx j = 0; j < c.N; ++j) col_offset[static_cast<std::size_t>(j)] = j + (j / run) * gap;
+          const Idx span = c.N > 0 ? col_offset.back() + 1 : 1, step = overlap ? std::max<Idx>(1, span / 3) : span + gap;
+          for (Idx i = 0; i < c.M; ++i) row_offset[static_cast<std::size_t>(i)] = 1 + i * step;
+          auto base = random_values<float>(1 + c.M * step + span + 2, 9 + c.K);
+          std::vector<double> ref(base.begin(), base.end()), mag(base.size(), 1.0);
+          if (beta != 1.0)
+            for (Idx i = 0; i < c.M; ++i)
+              for (Idx j = 0; j < c.N; ++j) {
+                const auto at = static_cast<std::size_t>(row_offset[static_cast<std::size_t>(i)] + col_offset[static_cast<std::size_t>(j)]);
+                ref[at] = beta == 0.0 ? 0.0 : beta * ref[at];
+                mag[at] = std::abs(ref[at]) + 1;
+              }
+          for (Idx i = 0; i < c.M; ++i)
+            for (Idx j = 0; j < c.N; ++j) {
+              double dot = 0, m = 0;
+              for (Idx k = 0; k < c.K; ++k) {
+                const double a = c.ta ? A[static_cast<std::size_t>(k * lda + i)] : A[static_cast<std::size_t>(i * lda + k)];
+                const double b = c.tb ? B[static_cast<std::size_t>(j * ldb + k)] : B[static_cast<std::size_t>(k * ldb + j)];
+                dot += a * b;
+                m += std::abs(a * b);
+              }
+              const auto at = static_cast<std::size_t>(row_offset[static_cast<std::size_t>(i)] + col_offset[static_cast<std::size_t>(j)]);
+              ref[at] += c.alpha * dot;
+              mag[at] += std::abs(c.alpha) * m;
             }
-            const auto at = static_cast<std::size_t>(row_offset[static_cast<std::size_t>(i)] + col_offset[static_cast<std::size_t>(j)]);
-            ref[at] += c.alpha * dot;
-            mag[at] += std::abs(c.alpha) * m + 1;
-          }
-        sgemm_scatter_add_c_isa(isa, c.ta, c.tb, c.M, c.N, c.K, static_cast<float>(c.alpha), A.data(), lda, B.data(), ldb,
-                                ScatterMatrix{base.data(), row_offset.data(), col_offset.data()});
-        for (std::size_t e = 0; e < base.size(); ++e)
-          ASSERT_LE(std::abs(base[e] - ref[e]), 2e-5 * mag[e])
-              << gemm_isa_name(isa) << " runs of " << run << " M " << c.M << " N " << c.N << " K " << c.K << " ta " << c.ta
-              << " tb " << c.tb << " alpha " << c.alpha << ": element " << e << " is " << base[e] << ", float64 " << ref[e];
-      }
+          const Gathered b_g(B.data(), b_rows, b_cols, ldb, run);
+          const GatherMatrix bm = b_g.g();
+          const ScatterMatrix dst{base.data(), row_offset.data(), col_offset.data()};
+          sgemm_ex_isa(isa, c.ta, c.tb, c.M, c.N, c.K, static_cast<float>(c.alpha), SgemmIn{A.data(), lda, nullptr},
+                       run % 2 == 0 ? SgemmIn{nullptr, 0, &bm} : SgemmIn{B.data(), ldb, nullptr}, static_cast<float>(beta),
+                       SgemmOut{nullptr, 0, &dst});
+          for (std::size_t e = 0; e < base.size(); ++e)
+            ASSERT_LE(std::abs(base[e] - ref[e]), 2e-5 * mag[e])
+                << gemm_isa_name(isa) << " runs of " << run << (overlap ? ", overlapping rows" : "") << " M " << c.M
+                << " N " << c.N << " K " << c.K << " ta " << c.ta << " tb " << c.tb << " alpha " << c.alpha << " beta "
+                << beta << ": float " << e << " is " << base[e] << ", float64 " << ref[e];
+        }
 }
 
 INSTANTIATE_TEST_SUITE_P(Gemm, SgemmIsa, ::testing::ValuesIn(kIsas),
