@@ -74,6 +74,9 @@ struct Geo {
   // Implicit GEMM where sgemm_gather_b / sgemm_scatter_add_c run: forward and backward-weight
   // gather their im2col matrix from the stage, backward-data scatter-adds its product into it.
   enum class Implicit { kNone, kGather, kScatter } implicit = Implicit::kNone;
+  // Multi-image tiles of y or gy (Co channels of Ho Wo) as a (Kg x tile columns) matrix for
+  // sgemm_ex: element (k, j) at the tile's first image and group + out_row[k] + out_col[j].
+  std::vector<Idx> out_row, out_col;
 
   Geo(const Conv2dLowered& low, int threads) : l(low) {
     Cg = l.ci_per_group();
@@ -97,6 +100,12 @@ struct Geo {
     } else {
       tile_cols = want;
       images_per_tile = 1;
+    }
+    if (images_per_tile > 1) {
+      out_row.resize(static_cast<std::size_t>(Kg));
+      for (Idx k = 0; k < Kg; ++k) out_row[static_cast<std::size_t>(k)] = k * HoWo;
+      out_col.resize(static_cast<std::size_t>(max_cols()));
+      for (Idx j = 0; j < max_cols(); ++j) out_col[static_cast<std::size_t>(j)] = j / HoWo * l.Co * HoWo + j % HoWo;
     }
   }
   Idx tiles() const {
@@ -443,7 +452,7 @@ struct Buffers {
         col.p = s.col.get(static_cast<std::size_t>(G.Kred) * cols);
       }
     }
-    if (G.images_per_tile > 1) {
+    if (G.images_per_tile > 1 && !implicit) {  // implicit: gathered and scattered in place
       const auto rows = static_cast<std::size_t>(std::max(G.Cg, G.Kg));
       stage_a.p = s.stage_a.get(rows * cols);
       stage_b.p = s.stage_b.get(rows * cols);
@@ -455,26 +464,20 @@ struct Buffers {
 struct ColMatrix {
   const Buffers& buf;
   Idx ld;  // of buf.col
-  // C = A . op(col) with op(col) = col (tb false) or col^T, starting at op(col)'s column `first`.
-  void gemm(bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, Idx first, float beta, float* C, Idx ldc,
+  // C = A . op(col) + beta C with op(col) = col (tb false) or col^T, from op(col)'s column `first`.
+  // A gathered or C scattered only when buf.implicit.
+  void gemm(bool tb, Idx M, Idx N, Idx K, const SgemmIn& A, Idx first, float beta, const SgemmOut& C,
             std::uint64_t a_token) const {
     if (buf.implicit) {
       GatherMatrix g{buf.input.data(), buf.row_offset.data(), buf.col_offset.data()};
       (tb ? g.row_offset : g.col_offset) += first;
-      if (sgemm_ex(a_token, false, tb, M, N, K, 1.0f, SgemmIn{A, lda, nullptr}, SgemmIn{nullptr, 0, &g}, beta,
-                   SgemmOut{C, ldc, nullptr}))
-        return;
+      if (sgemm_ex(a_token, false, tb, M, N, K, 1.0f, A, SgemmIn{nullptr, 0, &g}, beta, C)) return;
       STRIDER_THROW(Error, "conv2d: sgemm_ex stopped running after sgemm_gather_available() said it runs");
     }
     const float* B = tb ? buf.col.data() + first * ld : buf.col.data() + first;
-    sgemm(false, tb, M, N, K, A, lda, B, ld, beta, C, ldc, a_token);
+    sgemm(false, tb, M, N, K, A.data, A.ld, B, ld, beta, C.data, C.ld, a_token);
   }
 };
-
-// ---------------------------------------------------------------------------------------------
-// One (g, tile) step of each pass, executed by thread t of T (T == 1 in kBatch mode), with the
-// buffers shared by those T threads. `sync` is the barrier between phases (a no-op for T == 1).
-// ---------------------------------------------------------------------------------------------
 
 // The tile's columns as the GEMM's B operand: with a 1x1 direct kernel the image itself (or its
 // packed copy for multi-image tiles); otherwise the staged input, gathered or expanded by im2col.
@@ -483,12 +486,14 @@ struct TileColumns {
   const float* direct = nullptr;  // when non-null: B = direct with leading dimension ld
   Idx ld = 0;
   std::optional<ColMatrix> col;
-  void gemm(bool tb, Idx M, Idx N, Idx K, const float* A, Idx lda, Idx first, float beta, float* C, Idx ldc,
+  bool implicit() const { return !direct && col->buf.implicit; }
+  void gemm(bool tb, Idx M, Idx N, Idx K, const SgemmIn& A, Idx first, float beta, const SgemmOut& C,
             std::uint64_t a_token) const {
     if (direct) {
-      sgemm(false, tb, M, N, K, A, lda, tb ? direct + first * ld : direct + first, ld, beta, C, ldc, a_token);
+      sgemm(false, tb, M, N, K, A.data, A.ld, tb ? direct + first * ld : direct + first, ld, beta, C.data, C.ld,
+            a_token);
     } else {
-      col->gemm(tb, M, N, K, A, lda, first, beta, C, ldc, a_token);
+      col->gemm(tb, M, N, K, A, first, beta, C, a_token);
     }
   }
 };
@@ -520,18 +525,27 @@ void forward_step(const Geo& G, const float* xc, const float* w, const float* bi
   const float* bias_g = bias ? bias + g * G.Kg : nullptr;
   const Block blk = gemm_block(G.Kg, cols, t, T);
   sync();  // every block needs the whole B
-  const float* W = G.wg(w, g) + blk.m0 * G.Kred;
+  const SgemmIn W{G.wg(w, g) + blk.m0 * G.Kred, G.Kred, nullptr};
   if (tl.single()) {
     float* y = G.yg(yc, tl.n0, g) + tl.j0;
     if (bias_g) {
       for (Idx k = blk.m0; k < blk.m1; ++k) std::fill(y + k * G.HoWo + blk.n0, y + k * G.HoWo + blk.n1, bias_g[k]);
     }
-    B.gemm(false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, W, G.Kred, blk.n0, bias_g ? 1.0f : 0.0f,
-           y + blk.m0 * G.HoWo + blk.n0, G.HoWo, G.weights_token);
+    B.gemm(false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, W, blk.n0, bias_g ? 1.0f : 0.0f,
+           SgemmOut{y + blk.m0 * G.HoWo + blk.n0, G.HoWo, nullptr}, G.weights_token);
+  } else if (B.implicit()) {  // several whole images: written in place, through offsets
+    float* y = G.yg(yc, tl.n0, g);
+    const ScatterMatrix dst{y, G.out_row.data() + blk.m0, G.out_col.data() + blk.n0};
+    if (bias_g) {
+      for (Idx k = blk.m0; k < blk.m1; ++k)
+        for (Idx j = blk.n0; j < blk.n1; ++j) y[G.out_row[static_cast<std::size_t>(k)] + G.out_col[static_cast<std::size_t>(j)]] = bias_g[k];
+    }
+    B.gemm(false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, W, blk.n0, bias_g ? 1.0f : 0.0f, SgemmOut{nullptr, 0, &dst},
+           G.weights_token);
   } else {
     float* stage = buf.stage_b.data();
-    B.gemm(false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, W, G.Kred, blk.n0, 0.0f, stage + blk.m0 * cols + blk.n0,
-           cols, G.weights_token);
+    B.gemm(false, blk.m1 - blk.m0, blk.n1 - blk.n0, G.Kred, W, blk.n0, 0.0f,
+           SgemmOut{stage + blk.m0 * cols + blk.n0, cols, nullptr}, G.weights_token);
     sync();
     const Range kr = split(G.Kg, T, t);
     unpack(stage, tl, kr.begin, kr.end, Idx{G.l.Co} * G.HoWo, G.HoWo, bias_g, false, G.yg(yc, 0, g));
@@ -546,9 +560,13 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
   const Idx cols = tl.cols();
   const float* B;
   Idx ldb;
+  const GatherMatrix gy_batch{G.yg(gyc, tl.n0, g), G.out_row.data(), G.out_col.data()};
   if (tl.single()) {
     B = G.yg(gyc, tl.n0, g) + tl.j0;
     ldb = G.HoWo;
+  } else if (buf.implicit) {  // several whole images: gathered in place
+    B = nullptr;
+    ldb = 0;
   } else {
     const Range kr = split(G.Kg, T, t);
     pack(G.yg(gyc, 0, g), Idx{G.l.Co} * G.HoWo, G.HoWo, tl, kr.begin, kr.end, buf.stage_a.data());
@@ -581,8 +599,9 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
     sync();  // every thread reads all column offsets
     const Idx taps = Idx{G.l.R} * G.l.S, k0 = cr.begin * taps, k1 = cr.end * taps;
     const ScatterMatrix dst{buf.input.data(), buf.row_offset.data() + k0, buf.col_offset.data()};
-    if (k1 > k0 && !sgemm_ex(G.weights_token, true, false, k1 - k0, cols, G.Kg, 1.0f, SgemmIn{G.wg(w, g) + k0, G.Kred, nullptr},
-                             SgemmIn{B, ldb, nullptr}, 1.0f, SgemmOut{nullptr, 0, &dst}))
+    const SgemmIn gy = B ? SgemmIn{B, ldb, nullptr} : SgemmIn{nullptr, 0, &gy_batch};
+    if (k1 > k0 && !sgemm_ex(G.weights_token, true, false, k1 - k0, cols, G.Kg, 1.0f,
+                             SgemmIn{G.wg(w, g) + k0, G.Kred, nullptr}, gy, 1.0f, SgemmOut{nullptr, 0, &dst}))
       STRIDER_THROW(Error, "conv2d: sgemm_ex stopped running after sgemm_gather_available() said it runs");
     unstage_add(G, buf.st, buf.input.data(), tl, cr.begin, cr.end, G.xg(gxc, 0, g), Idx{G.l.Ci} * G.HiWi);
     sync();
@@ -603,23 +622,24 @@ template <class Sync>
 void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float* gw, Idx g, const Tile& tl,
                           float beta, Buffers& buf, int t, int T, Sync&& sync) {
   const Idx cols = tl.cols();
-  const float* A;
-  Idx lda;
+  const TileColumns B = prepare_columns(G, xc, g, tl, buf, buf.stage_b.data(), t, T);
+  // Threads own disjoint gW blocks: split the Kred columns (or the Kg rows when they are more).
+  const Block blk = gemm_block(G.Kg, G.Kred, t, T);
+  SgemmIn A;
+  GatherMatrix gy_batch{};
   if (tl.single()) {
-    A = G.yg(gyc, tl.n0, g) + tl.j0;
-    lda = G.HoWo;
+    A = {G.yg(gyc, tl.n0, g) + tl.j0 + blk.m0 * G.HoWo, G.HoWo, nullptr};
+  } else if (B.implicit()) {  // several whole images: gathered in place
+    gy_batch = {G.yg(gyc, tl.n0, g), G.out_row.data() + blk.m0, G.out_col.data()};
+    A = {nullptr, 0, &gy_batch};
   } else {
     const Range kr = split(G.Kg, T, t);
     pack(G.yg(gyc, 0, g), Idx{G.l.Co} * G.HoWo, G.HoWo, tl, kr.begin, kr.end, buf.stage_a.data());
-    A = buf.stage_a.data();
-    lda = cols;
+    A = {buf.stage_a.data() + blk.m0 * cols, cols, nullptr};
   }
-  const TileColumns B = prepare_columns(G, xc, g, tl, buf, buf.stage_b.data(), t, T);
   sync();
-  // Threads own disjoint gW blocks: split the Kred columns (or the Kg rows when they are more).
-  const Block blk = gemm_block(G.Kg, G.Kred, t, T);
-  B.gemm(true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, A + blk.m0 * lda, lda, blk.n0, beta,
-         G.wg(gw, g) + blk.m0 * G.Kred + blk.n0, G.Kred, 0);
+  B.gemm(true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, A, blk.n0, beta,
+         SgemmOut{G.wg(gw, g) + blk.m0 * G.Kred + blk.n0, G.Kred, nullptr}, 0);
   sync();
 }
 
