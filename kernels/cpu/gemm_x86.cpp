@@ -148,8 +148,9 @@ void pack_b(bool tb, const float* B, Idx ldb, Idx k0, Idx kc, Idx j0, Idx nc, fl
 // such a pass. Here every case moves whole vectors; the transposing ones go through 16 x 16
 // in-register transposes.
 
-// Rows r[0..15] (16 floats each) -> r[i][j] = old r[j][i]. (GCC 12's unpack intrinsics start
-// from _mm512_undefined_ps, which -Wuninitialized reports once inlined: a known false positive.)
+// Rows r[0..15] (16 floats each) -> r[i][j] = old r[j][i]. (GCC 12's unpack and insert intrinsics
+// start from _mm512_undefined_*, which -Wuninitialized reports once inlined: a known false
+// positive, silenced for the AVX-512 helpers from here to the pop below.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -176,8 +177,6 @@ __attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
     r[12 + j] = _mm512_shuffle_f32x4(v1, w1, 0xdd);
   }
 }
-
-#pragma GCC diagnostic pop
 
 __attribute__((target("avx512f"))) inline __mmask16 first_n(Idx n) {
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
@@ -258,6 +257,9 @@ struct Runs {
   int count = 0;
   int a[16], n[16];
   Idx off[16];
+  // L when the runs are 16 / L runs of exactly L lanes (L = 4, 8, 16: a 4-, 8- or 16-wide output
+  // row per run): then whole 128-, 256- or 512-bit loads and stores serve, no masks. Else 0.
+  int uniform = 0;
   Runs(const Idx* offsets, Idx lanes) {
     for (Idx i = 0; i < lanes;) {
       Idx j = i + 1;
@@ -268,13 +270,30 @@ struct Runs {
       ++count;
       i = j;
     }
+    if (lanes == 16 && (count == 1 || count == 2 || count == 4)) {
+      uniform = 16 / count;
+      for (int r = 0; r < count; ++r)
+        if (n[r] != uniform) uniform = 0;
+    }
   }
 };
 
 // The 16 lanes of `r` read from base (lanes in no run are 0). Expand-loads read exactly the run's
 // floats, never past them.
 __attribute__((target("avx512f"))) inline __m512 load_runs(const float* base, const Runs& r) {
-  if (r.count == 1 && r.n[0] == 16) return _mm512_loadu_ps(base + r.off[0]);
+  switch (r.uniform) {
+    case 16: return _mm512_loadu_ps(base + r.off[0]);
+    case 8:
+      return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(base + r.off[0]))),
+                                                 _mm256_castps_pd(_mm256_loadu_ps(base + r.off[1])), 1));
+    case 4: {
+      __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(base + r.off[0]));
+      v = _mm512_insertf32x4(v, _mm_loadu_ps(base + r.off[1]), 1);
+      v = _mm512_insertf32x4(v, _mm_loadu_ps(base + r.off[2]), 2);
+      return _mm512_insertf32x4(v, _mm_loadu_ps(base + r.off[3]), 3);
+    }
+    default: break;
+  }
   __m512 v = _mm512_setzero_ps();
   for (int i = 0; i < r.count; ++i)
     v = _mm512_mask_expandloadu_ps(v, static_cast<__mmask16>(((1u << r.n[i]) - 1u) << r.a[i]), base + r.off[i]);
@@ -367,15 +386,27 @@ __attribute__((target("avx512f"))) void scatter_update_avx512(const float* tile,
       if (r.count == 0) continue;
       __m512 v = _mm512_load_ps(tile + i * NR + 16 * h);
       if (beta != 0.0f) v = _mm512_fmadd_ps(vb, load_runs(row, r), v);
-      if (r.count == 1 && r.n[0] == 16) {
-        _mm512_storeu_ps(row + r.off[0], v);
-        continue;
+      switch (r.uniform) {
+        case 16: _mm512_storeu_ps(row + r.off[0], v); continue;
+        case 8:
+          _mm256_storeu_ps(row + r.off[0], _mm512_castps512_ps256(v));
+          _mm256_storeu_pd(reinterpret_cast<double*>(row + r.off[1]), _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+          continue;
+        case 4:
+          _mm_storeu_ps(row + r.off[0], _mm512_castps512_ps128(v));
+          _mm_storeu_ps(row + r.off[1], _mm512_extractf32x4_ps(v, 1));
+          _mm_storeu_ps(row + r.off[2], _mm512_extractf32x4_ps(v, 2));
+          _mm_storeu_ps(row + r.off[3], _mm512_extractf32x4_ps(v, 3));
+          continue;
+        default: break;
       }
       for (int q = 0; q < r.count; ++q)  // lanes [a, a + n) back to row + off
         _mm512_mask_compressstoreu_ps(row + r.off[q], static_cast<__mmask16>(((1u << r.n[q]) - 1u) << r.a[q]), v);
     }
   }
 }
+
+#pragma GCC diagnostic pop  // (from transpose16 on: the AVX-512 helpers)
 
 // An operand held by value: a row-major matrix (data, ld) or, when `gather`, the GatherMatrix g.
 struct Operand {
