@@ -77,6 +77,11 @@ struct Geo {
   // Multi-image tiles of y or gy (Co channels of Ho Wo) as a (Kg x tile columns) matrix for
   // sgemm_ex: element (k, j) at the tile's first image and group + out_row[k] + out_col[j].
   std::vector<Idx> out_row, out_col;
+  // Backward-weight as gW^T = col . gy^T (written into gW through offsets) when that wastes less
+  // of the 12 x 32 register tile: a first layer's few taps (Ci R S = 16) as the 32-wide side left
+  // half of every FMA on zeros. tap_row[i] = i, co_col[j] = j Kred.
+  bool transposed_weight_grad = false;
+  std::vector<Idx> tap_row, co_col;
 
   Geo(const Conv2dLowered& low, int threads) : l(low) {
     Cg = l.ci_per_group();
@@ -346,11 +351,16 @@ void gather_offsets(const Geo& G, const Stage& st, const Tile& tl, Idx* row_offs
     const Idx c = k / (Idx{l.R} * l.S), r = k / l.S % l.R, s = k % l.S;
     row_offset[k] = plane_offset(G, st, tr, 0, c, s * l.dil_w % l.stride_w) + r * l.dil_h * st.U + s * l.dil_w / l.stride_w;
   }
-  const Idx width = tl.width(), image_floats = G.Cg * st.P * tr.Hs * st.U;
+  // Columns by counters, not divisions (three per column were 7% of a small backward-weight pass).
+  const Idx width = tl.width(), image_floats = G.Cg * st.P * tr.Hs * st.U, row_step = Idx{l.stride_h} * st.U;
   const Range jr = split(tl.cols(), T, t);
+  if (jr.begin >= jr.end) return;
+  Idx i = jr.begin / width, jj = tl.j0 + jr.begin % width;
+  Idx ho = jj / l.Wo, wo = jj % l.Wo;
   for (Idx j = jr.begin; j < jr.end; ++j) {
-    const Idx i = j / width, jj = tl.j0 + j % width, ho = jj / l.Wo, wo = jj % l.Wo;
-    col_offset[j] = i * image_floats + (ho - tr.ho0) * l.stride_h * st.U + wo;
+    col_offset[j] = i * image_floats + (ho - tr.ho0) * row_step + wo;
+    if (++wo == l.Wo) wo = 0, ++ho;
+    if (++jj == tl.j0 + width) jj = tl.j0, ++i, ho = tl.j0 / l.Wo, wo = tl.j0 % l.Wo;
   }
 }
 
@@ -623,6 +633,25 @@ void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float
                           float beta, Buffers& buf, int t, int T, Sync&& sync) {
   const Idx cols = tl.cols();
   const TileColumns B = prepare_columns(G, xc, g, tl, buf, buf.stage_b.data(), t, T);
+  if (G.transposed_weight_grad && B.implicit()) {  // gW^T (Kred x Kg) = col . gy^T, scattered into gW
+    const Block blk = gemm_block(G.Kred, G.Kg, t, T);
+    const GatherMatrix col{buf.input.data(), buf.row_offset.data() + blk.m0, buf.col_offset.data()};
+    GatherMatrix gy_batch{};
+    SgemmIn gy;
+    if (tl.single()) {
+      gy = {G.yg(gyc, tl.n0, g) + tl.j0 + blk.n0 * G.HoWo, G.HoWo, nullptr};
+    } else {
+      gy_batch = {G.yg(gyc, tl.n0, g), G.out_row.data() + blk.n0, G.out_col.data()};
+      gy = {nullptr, 0, &gy_batch};
+    }
+    const ScatterMatrix dst{G.wg(gw, g), G.tap_row.data() + blk.m0, G.co_col.data() + blk.n0};
+    sync();  // the stage and offsets are complete
+    if (!sgemm_ex(0, false, true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, 1.0f, SgemmIn{nullptr, 0, &col}, gy, beta,
+                  SgemmOut{nullptr, 0, &dst}))
+      STRIDER_THROW(Error, "conv2d: sgemm_ex stopped running after sgemm_gather_available() said it runs");
+    sync();
+    return;
+  }
   // Threads own disjoint gW blocks: split the Kred columns (or the Kg rows when they are more).
   const Block blk = gemm_block(G.Kg, G.Kred, t, T);
   SgemmIn A;
@@ -785,6 +814,17 @@ void lowered_backward_weight(const Conv2dLowered& l, const float* xc, const floa
                              Conv2dParallel mode) {
   Geo G(l, T);
   G.implicit = Geo::Implicit::kGather;
+  const auto waste = [](Idx M, Idx N) {  // FMA lanes spent per useful one, 12 x 32 tiles
+    return static_cast<double>((M + 11) / 12 * 12) * static_cast<double>((N + 31) / 32 * 32) /
+           static_cast<double>(std::max<Idx>(1, M * N));
+  };
+  if (waste(G.Kred, G.Kg) < 0.9 * waste(G.Kg, G.Kred)) {
+    G.transposed_weight_grad = true;
+    G.tap_row.resize(static_cast<std::size_t>(G.Kred));
+    for (Idx i = 0; i < G.Kred; ++i) G.tap_row[static_cast<std::size_t>(i)] = i;
+    G.co_col.resize(static_cast<std::size_t>(G.Kg));
+    for (Idx j = 0; j < G.Kg; ++j) G.co_col[static_cast<std::size_t>(j)] = j * G.Kred;
+  }
   const Idx group_size = G.Kg * G.Kred, wsize = group_size * l.groups;
   if (G.fully_connected) {
     std::fill(gw, gw + wsize, 0.0f);

@@ -102,6 +102,7 @@ inline std::vector<NamedProblem> awkward_problems() {
       {"wide_kernel_1x7", conv(1, 3, 4, 15, 2).kernel(1, 7).pad(0, 3).bias()},
       {"stride_gt_kernel", conv(2, 2, 11, 11, 3).kernel(2).stride(3)},
       {"stride2_last_column_unread", conv(2, 3, 6, 7, 4).kernel(2).stride(2).bias()},  // stage rows shorter than Wi / 2
+      {"first_layer_batch4", conv(4, 1, 8, 8, 64).kernel(4).stride(2).pad(1)},  // few taps, many images per tile
       {"empty_batch", conv(0, 3, 5, 5, 2).kernel(3).bias()},
       // transposed-only: output_padding, both rules of it, and stride > kernel.
       {"t_out_pad", conv_t(2, 4, 5, 6, 3).kernel(3).stride(2).pad(1).out_pad(1).bias()},
