@@ -11,8 +11,8 @@
 // CPU bytes/s: measured, a parallel copy of 128 MiB (counting bytes read + bytes written), best of
 // five. GPU: from the device attributes (see gpu_peak()).
 
-// System headers first: the emulated build's CUDA headers (pulled in through bench.hpp) define
-// __noinline__, which <immintrin.h> spells in its own attributes.
+// System headers first (the emulated build's CUDA headers, pulled in through bench.hpp, once
+// defined __noinline__, which <immintrin.h> spells in its own attributes).
 #include <sys/resource.h>
 #include <time.h>
 #if defined(__x86_64__)

@@ -1,5 +1,5 @@
-// cpu:: fast float32 conv2d / conv_transpose2d (kernels/conv2d.hpp): im2col / col2im + sgemm
-// (kernels/cpu/gemm.hpp: OpenBLAS, or the portable fallback), threaded with OpenMP.
+// cpu:: fast float32 conv2d / conv_transpose2d (kernels/conv2d.hpp): implicit GEMM on strider's
+// SGEMM (kernels/cpu/gemm.hpp: sgemm_ex), threaded with OpenMP.
 //
 // Every pass is one GEMM per (group g, column tile) of the lowered convolution (Conv2dLowered:
 // xc (N, Ci, Hi, Wi) -> yc (N, Co, Ho, Wo); Kred = Ci/g R S rows of im2col; a column is one output
@@ -7,23 +7,35 @@
 //   forward          yc tile  (Co/g x cols)  = W_g (Co/g x Kred) . col(xc tile) (Kred x cols)
 //   backward-data    dcol     (Kred x cols)  = W_g^T . gyc tile ;  gxc += col2im(dcol)
 //   backward-weight  gW_g     (Co/g x Kred) += gyc tile (Co/g x cols) . col(xc tile)^T
+//                    (or gW_g^T = col . gyc tile^T when that fills the register tile better)
 // conv_transpose2d forward is the lowered backward-data: a GEMM on the un-dilated input, then a
 // col2im scatter, so the zeros of a "dilate the input, then convolve" formulation are never
 // multiplied. A 1x1 kernel with stride 1, no padding and equal sizes needs no im2col: the image
 // is its own column matrix; a kernel window that is the whole input (one output position) makes
 // the pass a plain fully connected GEMM over the batch.
 //
+// Implicit GEMM: a tile's input rows are copied once into a zero-padded stage split by column
+// phase (Stage, below), in which every im2col row is a run of contiguous floats; col(xc tile) is
+// then a GatherMatrix over the stage (row offsets per kernel tap, column offsets per output
+// position) that sgemm_ex gathers straight into its packed panels, and backward-data scatter-adds
+// W^T . gy straight into the stage (a ScatterMatrix), which one pass adds back into gxc. No im2col
+// matrix is ever written. Where sgemm_ex does not run (STRIDER_GEMM=openblas, a CPU without AVX2)
+// the same stage feeds an explicit im2col / col2im matrix and gemm().
+//
 // Column tiles: a tile is either part of one image's Ho Wo columns or several whole images. Small
 // images (DCGAN's 4x4 and 1x1 layers) are thus batched into one wide GEMM instead of one skinny
-// GEMM (a GEMV at 1x1) per image; their operands are packed into / unpacked from staging buffers.
-// Tiles are sized so the im2col buffer stays below kColBufferFloats whatever the problem.
+// GEMM (a GEMV at 1x1) per image; their y / gy are read and written in place through offsets
+// (Geo::out_row / out_col), or, on the explicit path, packed into / unpacked from staging
+// matrices. Tiles are sized so an im2col matrix would stay below kColBufferFloats.
 //
-// Threads: all parallelism is ours (OpenMP); OpenBLAS is held at one thread for the duration of a
-// call, so its pool and ours never oversubscribe the cores. Two splits (Conv2dParallel):
+// Threads: all parallelism is ours (OpenMP); the GEMM is held at one thread for the duration of a
+// call (BlasSingleThread), so no two pools oversubscribe the cores. Two splits (Conv2dParallel):
 //   kBatch   threads take whole (g, tile) items, each with private buffers; backward-weight
-//            accumulates per-thread gW copies and sums them at the end.
-//   kWithin  items run one after another and the threads share each one: im2col, col2im, packing
-//            split over channels, the GEMM into row or column blocks. For few, large items.
+//            accumulates per-thread gW copies (thread 0: gW itself) and sums them at the end.
+//   kWithin  items run one after another and the threads share each one: staging, offsets and
+//            unstaging split over channels, the GEMM into row or column blocks (backward-data's
+//            scatter-add: rows of disjoint channels). For few, large items.
+// Buffers are per-thread scratch kept between passes (no allocation in steady state).
 // Called from inside an OpenMP parallel region, a pass runs on the calling thread only.
 #include <strider/kernels/conv2d.hpp>
 

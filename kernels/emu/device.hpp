@@ -25,7 +25,9 @@
 #define __grid_constant__
 #define __shared__ thread_local
 #define __forceinline__ __inline__ __attribute__((always_inline))
-#define __noinline__ __attribute__((noinline))
+// No __noinline__: libstdc++ (<memory>) and <immintrin.h> spell __attribute__((__noinline__)),
+// which such a macro would break in every file that includes them after a kernels header.
+// strider's kernels do not use it (a .cu file that does fails to compile in emulation, clearly).
 #define __align__(n) __attribute__((aligned(n)))
 #define __launch_bounds__(...)
 // __restrict__ is a GNU keyword already.
