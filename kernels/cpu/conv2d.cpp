@@ -109,7 +109,7 @@ struct Geo {
     const Idx rows = std::max({Kred, Cg, Kg});
     const Idx cap = std::max<Idx>(1, kColBufferFloats / rows);
     const Idx all = std::max<Idx>(1, Idx{l.N} * HoWo);
-    const Idx fair = (all * l.groups + 2 * threads - 1) / (2 * threads) ;
+    const Idx fair = (all * l.groups + 4 * threads - 1) / (4 * threads);
     const Idx want = std::min(cap, std::max(kMinTileColumns, fair));
     if (want >= HoWo) {
       tile_cols = HoWo;
