@@ -172,14 +172,39 @@ void for_each_row_piece(const Conv2dLowered& l, Idx j0, Idx j1, F&& f) {
 // discriminator passes; the staging costs one pass over the input, a quarter of the columns.)
 // ---------------------------------------------------------------------------------------------
 
+// Phase f's row positions u whose input column u sw + f - pw lies inside [0, Wi).
+Range valid_u(const Conv2dLowered& l, Idx U, Idx f) {
+  const Idx first = l.pad_w - f;  // u sw >= first
+  const Idx lo = first <= 0 ? 0 : (first + l.stride_w - 1) / l.stride_w;
+  const Idx last = Idx{l.Wi} - 1 + l.pad_w - f;  // u sw <= last
+  const Idx hi = last < 0 ? 0 : last / l.stride_w + 1;
+  return {std::min(lo, U), std::clamp<Idx>(hi, std::min(lo, U), U)};
+}
+
+// Stride 2 whose stage rows hold every input column: then one pass per input row splits it into
+// both phase rows (deinterleave2; and interleave2_add back). Input column i is padded column
+// i + pw = 2u + f: even columns go to phase pw % 2 from position pw / 2, odd ones to phase
+// (pw + 1) % 2 from (pw + 1) / 2.
+struct PairedPhases {
+  bool on = false;
+  Idx f_even = 0, u_even = 0, f_odd = 0, u_odd = 0;
+  PairedPhases(const Conv2dLowered& l, Idx U) {
+    if (l.stride_w != 2) return;
+    f_even = l.pad_w % 2, u_even = l.pad_w / 2, f_odd = (l.pad_w + 1) % 2, u_odd = (l.pad_w + 1) / 2;
+    on = u_even + (l.Wi + 1) / 2 <= U && u_odd + l.Wi / 2 <= U;
+  }
+};
+
 struct Stage {
   Idx P, U;  // phases, floats per phase row
   Idx rows_max;  // padded rows per (image, channel, phase), at most over the tiles
-  explicit Stage(const Conv2dLowered& l, Idx tile_cols, Idx HoWo) {
-    P = l.stride_w;
-    U = l.Wo + Idx{l.S - 1} * l.dil_w / l.stride_w;
+  std::vector<Range> valid;  // per phase f: valid_u (once per pass, not per tile: divisions)
+  PairedPhases paired;
+  explicit Stage(const Conv2dLowered& l, Idx tile_cols, Idx HoWo)
+      : P(l.stride_w), U(l.Wo + Idx{l.S - 1} * l.dil_w / l.stride_w), paired(l, U) {
     const Idx out_rows = tile_cols < HoWo ? std::min<Idx>(l.Ho, (tile_cols - 1) / l.Wo + 2) : l.Ho;
     rows_max = (out_rows - 1) * l.stride_h + Idx{l.R - 1} * l.dil_h + 1;
+    for (Idx f = 0; f < P; ++f) valid.push_back(valid_u(l, U, f));
   }
 };
 
@@ -200,33 +225,12 @@ inline void add_floats(float* __restrict d, const float* __restrict s, Idx n) {
   for (Idx i = 0; i < n; ++i) d[i] += s[i];
 }
 
-// Phase f's row positions u whose input column u sw + f - pw lies inside [0, Wi).
-Range valid_u(const Conv2dLowered& l, const Stage& st, Idx f) {
-  const Idx first = l.pad_w - f;  // u sw >= first
-  const Idx lo = first <= 0 ? 0 : (first + l.stride_w - 1) / l.stride_w;
-  const Idx last = Idx{l.Wi} - 1 + l.pad_w - f;  // u sw <= last
-  const Idx hi = last < 0 ? 0 : last / l.stride_w + 1;
-  return {std::min(lo, st.U), std::clamp<Idx>(hi, std::min(lo, st.U), st.U)};
-}
 
 // Offset of the plane of tile image i, channel c, phase f in the stage.
 Idx plane_offset(const Geo& G, const Stage& st, const TileRows& tr, Idx i, Idx c, Idx f) {
   return ((i * G.Cg + c) * st.P + f) * tr.Hs * st.U;
 }
 
-// Stride 2 whose stage rows hold every input column: then one pass per input row splits it into
-// both phase rows (deinterleave2; and interleave2_add back). Input column i is padded column
-// i + pw = 2u + f: even columns go to phase pw % 2 from position pw / 2, odd ones to phase
-// (pw + 1) % 2 from (pw + 1) / 2.
-struct PairedPhases {
-  bool on = false;
-  Idx f_even = 0, u_even = 0, f_odd = 0, u_odd = 0;
-  PairedPhases(const Conv2dLowered& l, const Stage& st) {
-    if (l.stride_w != 2) return;
-    f_even = l.pad_w % 2, u_even = l.pad_w / 2, f_odd = (l.pad_w + 1) % 2, u_odd = (l.pad_w + 1) / 2;
-    on = u_even + (l.Wi + 1) / 2 <= st.U && u_odd + l.Wi / 2 <= st.U;
-  }
-};
 
 // Fills the stage for group channels [c0, c1) of the tile's images from x (x_n = x + n image_stride).
 void stage_input(const Geo& G, const Stage& st, const float* x, Idx image_stride, const Tile& tl, Idx c0, Idx c1,
@@ -234,9 +238,7 @@ void stage_input(const Geo& G, const Stage& st, const float* x, Idx image_stride
   const Conv2dLowered& l = G.l;
   const TileRows tr(l, tl);
   const Idx h0 = tr.ho0 * l.stride_h, plane_floats = tr.Hs * st.U;
-  const PairedPhases pp(l, st);
-  std::vector<Range> valid(static_cast<std::size_t>(st.P));  // per phase, computed once (divisions)
-  for (Idx f = 0; f < st.P; ++f) valid[static_cast<std::size_t>(f)] = valid_u(l, st, f);
+  const PairedPhases& pp = st.paired;
   for (Idx n = tl.n0; n < tl.n1; ++n)
     for (Idx c = c0; c < c1; ++c) {
       const float* x_c = x + n * image_stride + c * G.HiWi;
@@ -246,7 +248,7 @@ void stage_input(const Geo& G, const Stage& st, const float* x, Idx image_stride
         const bool inside = hi >= 0 && hi < l.Hi;
         for (Idx f = 0; f < st.P; ++f) {  // zeros: whole padding rows, and the columns past the image
           float* d = planes + f * plane_floats + h * st.U;
-          const Range ok = inside ? valid[static_cast<std::size_t>(f)] : Range{0, 0};
+          const Range ok = inside ? st.valid[static_cast<std::size_t>(f)] : Range{0, 0};
           std::fill(d, d + ok.begin, 0.0f);
           std::fill(d + ok.end, d + st.U, 0.0f);
           if (inside && !pp.on) {
@@ -272,9 +274,7 @@ void unstage_add(const Geo& G, const Stage& st, const float* stage, const Tile& 
   const TileRows tr(l, tl);
   const Idx h0 = tr.ho0 * l.stride_h, plane_floats = tr.Hs * st.U;
   const Idx h_lo = std::max<Idx>(0, l.pad_h - h0), h_hi = std::min<Idx>(tr.Hs, Idx{l.Hi} + l.pad_h - h0);
-  const PairedPhases pp(l, st);
-  std::vector<Range> valid(static_cast<std::size_t>(st.P));
-  for (Idx f = 0; f < st.P; ++f) valid[static_cast<std::size_t>(f)] = valid_u(l, st, f);
+  const PairedPhases& pp = st.paired;
   for (Idx n = tl.n0; n < tl.n1; ++n)
     for (Idx c = c0; c < c1; ++c) {
       float* x_c = x + n * image_stride + c * G.HiWi;
@@ -287,7 +287,7 @@ void unstage_add(const Geo& G, const Stage& st, const float* stage, const Tile& 
           continue;
         }
         for (Idx f = 0; f < st.P; ++f) {
-          const Range ok = valid[static_cast<std::size_t>(f)];
+          const Range ok = st.valid[static_cast<std::size_t>(f)];
           const float* s_row = planes + f * plane_floats + h * st.U;
           float* d = x_row + f - l.pad_w;  // d[u sw]
           if (l.stride_w == 1) {
@@ -483,6 +483,13 @@ struct Buffers {
 };
 
 // The tile's im2col matrix (Kred x cols), ready for the GEMM: gathered from the stage or in buf.col.
+// sgemm_ex for the implicit paths, which run only where Buffers saw sgemm_gather_available().
+void implicit_gemm(std::uint64_t a_token, bool ta, bool tb, Idx M, Idx N, Idx K, const SgemmIn& A, const SgemmIn& B,
+                   float beta, const SgemmOut& C) {
+  if (!sgemm_ex(a_token, ta, tb, M, N, K, 1.0f, A, B, beta, C))
+    STRIDER_THROW(Error, "conv2d: sgemm_ex stopped running after sgemm_gather_available() said it runs");
+}
+
 struct ColMatrix {
   const Buffers& buf;
   Idx ld;  // of buf.col
@@ -493,8 +500,8 @@ struct ColMatrix {
     if (buf.implicit) {
       GatherMatrix g{buf.input.data(), buf.row_offset.data(), buf.col_offset.data()};
       (tb ? g.row_offset : g.col_offset) += first;
-      if (sgemm_ex(a_token, false, tb, M, N, K, 1.0f, A, SgemmIn{nullptr, 0, &g}, beta, C)) return;
-      STRIDER_THROW(Error, "conv2d: sgemm_ex stopped running after sgemm_gather_available() said it runs");
+      implicit_gemm(a_token, false, tb, M, N, K, A, SgemmIn{nullptr, 0, &g}, beta, C);
+      return;
     }
     const float* B = tb ? buf.col.data() + first * ld : buf.col.data() + first;
     sgemm(false, tb, M, N, K, A.data, A.ld, B, ld, beta, C.data, C.ld, a_token);
@@ -622,9 +629,9 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
     const Idx taps = Idx{G.l.R} * G.l.S, k0 = cr.begin * taps, k1 = cr.end * taps;
     const ScatterMatrix dst{buf.input.data(), buf.row_offset.data() + k0, buf.col_offset.data()};
     const SgemmIn gy = B ? SgemmIn{B, ldb, nullptr} : SgemmIn{nullptr, 0, &gy_batch};
-    if (k1 > k0 && !sgemm_ex(G.weights_token, true, false, k1 - k0, cols, G.Kg, 1.0f,
-                             SgemmIn{G.wg(w, g) + k0, G.Kred, nullptr}, gy, 1.0f, SgemmOut{nullptr, 0, &dst}))
-      STRIDER_THROW(Error, "conv2d: sgemm_ex stopped running after sgemm_gather_available() said it runs");
+    if (k1 > k0)
+      implicit_gemm(G.weights_token, true, false, k1 - k0, cols, G.Kg, SgemmIn{G.wg(w, g) + k0, G.Kred, nullptr}, gy,
+                    1.0f, SgemmOut{nullptr, 0, &dst});
     unstage_add(G, buf.st, buf.input.data(), tl, cr.begin, cr.end, G.xg(gxc, 0, g), Idx{G.l.Ci} * G.HiWi);
     sync();
     return;
@@ -658,9 +665,8 @@ void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float
     }
     const ScatterMatrix dst{G.wg(gw, g), G.tap_row.data() + blk.m0, G.co_col.data() + blk.n0};
     sync();  // the stage and offsets are complete
-    if (!sgemm_ex(0, false, true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, 1.0f, SgemmIn{nullptr, 0, &col}, gy, beta,
-                  SgemmOut{nullptr, 0, &dst}))
-      STRIDER_THROW(Error, "conv2d: sgemm_ex stopped running after sgemm_gather_available() said it runs");
+    implicit_gemm(0, false, true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, SgemmIn{nullptr, 0, &col}, gy, beta,
+                  SgemmOut{nullptr, 0, &dst});
     sync();
     return;
   }
