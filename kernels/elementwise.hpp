@@ -89,7 +89,10 @@ STRIDER_HD T apply_unary(UnaryOp op, T x, T alpha) {
     case UnaryOp::PowScalar: return alpha == T(2) ? x * x : pow(x, alpha);
     case UnaryOp::ClampMin: return x < alpha ? alpha : x;
     case UnaryOp::ClampMax: return x > alpha ? alpha : x;
-    case UnaryOp::LeakyRelu: return x > T(0) ? x : alpha * x;
+    case UnaryOp::LeakyRelu: {  // both sides computed: a select, which vectorises, not a branch
+      const T ax = alpha * x;
+      return x > T(0) ? x : ax;
+    }
   }
   return x;
 }
@@ -109,7 +112,10 @@ STRIDER_HD T apply_binary(BinaryOp op, T a, T b, T alpha = T(0)) {
     case BinaryOp::Eq: return a == b ? T(1) : T(0);
     case BinaryOp::Gt: return a > b ? T(1) : T(0);
     case BinaryOp::ReluBackward: return b > T(0) ? a : T(0);
-    case BinaryOp::LeakyReluBackward: return b > T(0) ? a : alpha * a;
+    case BinaryOp::LeakyReluBackward: {  // both sides computed: a select, not a branch
+      const T aa = alpha * a;
+      return b > T(0) ? a : aa;
+    }
     case BinaryOp::TanhBackward: return a * (T(1) - b * b);
     case BinaryOp::SigmoidBackward: return a * b * (T(1) - b);
     case BinaryOp::MaskGe: return b >= alpha ? a : T(0);

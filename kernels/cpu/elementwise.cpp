@@ -18,8 +18,11 @@ namespace strider::kernels::cpu {
 namespace {
 
 constexpr std::int64_t kParallelGrain = 32768;  // elements; below this one thread is faster
+constexpr std::int64_t kMinPiece = 4096;        // elements of a row piece a thread takes
 
-// Calls body(row_len, off0, off1, off2, inner0, inner1, inner2) for each innermost row.
+// Calls body(n, off0, off1, off2, inner0, inner1, inner2) for each innermost row, or for pieces of
+// one: make_geom merges contiguous dims, so a contiguous tensor is a single row, and long rows are
+// cut into pieces of at least kMinPiece elements so that every thread gets a share.
 template <int NArgs, class Body>
 void for_each_row(const StridedGeom& g, Body&& body) {
   if (g.numel == 0) return;
@@ -28,9 +31,22 @@ void for_each_row(const StridedGeom& g, Body&& body) {
   const std::int64_t rows = g.numel / row_len;
   std::int64_t inner[3] = {0, 0, 0};
   for (int a = 0; a < NArgs; ++a) inner[a] = nd == 0 ? 0 : g.strides[a][nd - 1];
-  const bool parallel = g.numel >= kParallelGrain && rows > 1 && !omp_in_parallel();
-#pragma omp parallel for schedule(static) if (parallel)
-  for (std::int64_t r = 0; r < rows; ++r) {
+  const bool parallel = g.numel >= kParallelGrain && !omp_in_parallel();
+  std::int64_t piece = row_len;
+  if (parallel) {
+    const std::int64_t want = 4 * static_cast<std::int64_t>(omp_get_max_threads());  // pieces in all
+    if (rows < want) {
+      const std::int64_t per_row = (want + rows - 1) / rows;
+      piece = std::max(kMinPiece, (row_len + per_row - 1) / per_row);
+      piece = (piece + 15) / 16 * 16;  // whole 64-byte lines at the piece boundaries
+    }
+  }
+  const std::int64_t pieces_per_row = (row_len + piece - 1) / piece;
+  const std::int64_t pieces = rows * pieces_per_row;
+#pragma omp parallel for schedule(static) if (parallel && pieces > 1)
+  for (std::int64_t p = 0; p < pieces; ++p) {
+    const std::int64_t r = p / pieces_per_row;
+    const std::int64_t start = (p % pieces_per_row) * piece;
     std::int64_t off[3] = {0, 0, 0};
     std::int64_t rem = r;
     for (int d = nd - 2; d >= 0; --d) {
@@ -38,7 +54,8 @@ void for_each_row(const StridedGeom& g, Body&& body) {
       rem /= g.sizes[d];
       for (int a = 0; a < NArgs; ++a) off[a] += idx * g.strides[a][d];
     }
-    body(row_len, off[0], off[1], off[2], inner[0], inner[1], inner[2]);
+    for (int a = 0; a < NArgs; ++a) off[a] += start * inner[a];
+    body(std::min(piece, row_len - start), off[0], off[1], off[2], inner[0], inner[1], inner[2]);
   }
 }
 
@@ -78,10 +95,11 @@ void unary(UnaryOp op, T alpha, const StridedGeom& g, const T* in, T* out) {
                            std::int64_t s0, std::int64_t s1, std::int64_t) {
       T* y = out + o0;
       const T* x = in + o1;
+      const T al = alpha;  // a local: a captured reference is reloaded after every store to y
       if (s0 == 1 && s1 == 1) {
-        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_unary<T>(opc.value, x[i], alpha);
+        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_unary<T>(opc.value, x[i], al);
       } else {
-        for (std::int64_t i = 0; i < n; ++i) y[i * s0] = apply_unary<T>(opc.value, x[i * s1], alpha);
+        for (std::int64_t i = 0; i < n; ++i) y[i * s0] = apply_unary<T>(opc.value, x[i * s1], al);
       }
     });
   });
@@ -95,13 +113,14 @@ void binary(BinaryOp op, T alpha, const StridedGeom& g, const T* a, const T* b, 
       T* y = out + o0;
       const T* x1 = a + o1;
       const T* x2 = b + o2;
+      const T al = alpha;  // a local: a captured reference is reloaded after every store to y
       if (s0 == 1 && s1 == 1 && s2 == 1) {
-        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], x2[i], alpha);
+        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], x2[i], al);
       } else if (s0 == 1 && s1 == 1 && s2 == 0) {
         const T v = *x2;
-        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], v, alpha);
+        for (std::int64_t i = 0; i < n; ++i) y[i] = apply_binary<T>(opc.value, x1[i], v, al);
       } else {
-        for (std::int64_t i = 0; i < n; ++i) y[i * s0] = apply_binary<T>(opc.value, x1[i * s1], x2[i * s2], alpha);
+        for (std::int64_t i = 0; i < n; ++i) y[i * s0] = apply_binary<T>(opc.value, x1[i * s1], x2[i * s2], al);
       }
     });
   });

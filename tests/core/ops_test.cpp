@@ -103,6 +103,48 @@ TEST_P(OpsTest, BinaryBroadcastsLikeNumpy) {
   EXPECT_TRUE(std::isnan(maximum(nan, Tensor::zeros({2}, dev())).at({0})));
 }
 
+// Big enough (>= 32768 elements) that the CPU loops split rows into pieces over threads: a
+// contiguous tensor is one long row; a transposed view has few rows with a non-unit inner stride;
+// a broadcast operand has stride 0. Odd lengths, so no piece ends on a vector boundary.
+TEST_P(OpsTest, LongRowsSplitAcrossThreadsExactly) {
+  const auto flat = randn({100003}, 11);
+  const auto fv = flat.to_vector<double>();
+  const auto leaky = [](double v) { return v > 0 ? v : 0.2 * v; };
+  EXPECT_TRUE(all_close(leaky_relu(flat, 0.2).to_vector<double>(), map(fv, leaky), 1e-6, 0));
+  EXPECT_TRUE(all_close(relu(flat).to_vector<double>(), map(fv, [](double v) { return v > 0 ? v : 0; }), 0, 0));
+  EXPECT_TRUE(all_close(exp(flat).to_vector<double>(), map(fv, [](double v) { return std::exp(v); }), 1e-5, 1e-6));
+
+  const auto tall = randn({40001, 3}, 12);  // .t(): 3 rows of 40001, inner stride 3
+  const auto tv = tall.to_vector<double>();
+  const auto lt = leaky_relu(tall.t(), 0.2);
+  ASSERT_EQ(lt.shape(), (Shape{3, 40001}));
+  std::vector<double> ref;
+  for (size_t c = 0; c < 3; ++c)
+    for (size_t r = 0; r < 40001; ++r) ref.push_back(leaky(tv[r * 3 + c]));
+  EXPECT_TRUE(all_close(lt.to_vector<double>(), ref, 1e-6, 0));
+
+  const auto a = randn({2, 50001}, 13), b = randn({50001}, 14);  // b broadcast over a's rows
+  const auto av = a.to_vector<double>(), bv = b.to_vector<double>();
+  ref.clear();
+  for (size_t r = 0; r < 2; ++r)
+    for (size_t k = 0; k < 50001; ++k) ref.push_back(av[r * 50001 + k] * bv[k]);
+  EXPECT_TRUE(all_close(mul(a, b).to_vector<double>(), ref, 1e-6, 0));
+
+  // Leaky ReLU's backward (a fused binary op): slope 1 or 0.2 at every element.
+  const auto x = flat.detach().requires_grad_();
+  leaky_relu(x, 0.2).sum().backward();
+  EXPECT_TRUE(all_close(x.grad().to_vector<double>(), map(fv, [](double v) { return v > 0 ? 1.0 : 0.2; }), 1e-7, 0));
+
+  // Special values survive the vectorised select: NaN stays NaN, infinities keep their sign.
+  const auto special = leaky_relu(Tensor::from_vector(std::vector<float>{NAN, INFINITY, -INFINITY, -0.0f, 2}, {5}, dev()), 0.2)
+                           .to_vector<float>();
+  EXPECT_TRUE(std::isnan(special[0]));
+  EXPECT_EQ(special[1], INFINITY);
+  EXPECT_EQ(special[2], -INFINITY);
+  EXPECT_EQ(special[3], 0.0f);
+  EXPECT_EQ(special[4], 2.0f);
+}
+
 TEST_P(OpsTest, BinaryErrors) {
   const auto a = Tensor::zeros({2, 3}, dev());
   STRIDER_EXPECT_THROW_MSG(add(a, Tensor::zeros({4, 3}, dev())), ShapeError, "[2, 3]", "[4, 3]", "cannot be broadcast");
