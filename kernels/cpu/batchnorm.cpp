@@ -1,10 +1,11 @@
 // CPU batch normalisation for kernels/batchnorm.hpp, and the problem check every backend runs.
 //
-// One OpenMP iteration per channel (when there is enough work): the channel's N strips of HW values
-// are read twice for the statistics (sum, then squared deviations, both in double) and once more to
-// write y; backward reads grad_y and x once for the two sums and once more to write grad_x. The
-// per-element formulas are the ones kernels/cuda/batchnorm.cu uses, with the same rounding steps
-// (per-channel coefficients in double, rounded to T, then T arithmetic per element).
+// Each thread takes a range of channels and walks it image by image (contiguous memory): the
+// channels' N strips of HW values are read twice for the statistics (sum, then squared deviations,
+// both in double, each through 8 independent partial sums) and once more to write y; backward
+// reads grad_y and x once for the two sums and once more to write grad_x. The per-element formulas
+// are the ones kernels/cuda/batchnorm.cu uses, with the same rounding steps (per-channel
+// coefficients in double, rounded to T, then T arithmetic per element).
 #include <strider/kernels/batchnorm.hpp>
 
 #include <omp.h>
@@ -13,6 +14,7 @@
 #include <limits>
 #include <ostream>
 #include <sstream>
+#include <vector>
 
 #include <strider/core/error.hpp>
 
@@ -70,16 +72,69 @@ constexpr std::int64_t kParallelGrain = 32768;  // elements; below this one thre
 
 bool run_parallel(const BatchNormProblem& p) { return p.numel() >= kParallelGrain && p.C > 1 && !omp_in_parallel(); }
 
-// y = (x - mean) * (invstd * gamma) + beta over channel c.
-template <class T>
-void normalize_channel(const BatchNormProblem& p, std::int64_t c, const T* x, T mean, T invstd, const T* gamma,
-                       const T* beta, T* y) {
-  const T scale = invstd * (gamma ? gamma[c] : T(1));
-  const T shift = beta ? beta[c] : T(0);
-  for (std::int64_t n = 0; n < p.N; ++n) {
-    const std::int64_t base = (n * p.C + c) * p.HW;
-    for (std::int64_t i = 0; i < p.HW; ++i) y[base + i] = (x[base + i] - mean) * scale + shift;
+// Channel sums in double through kLanes independent partial sums: one running sum is a chain of
+// dependent adds (4 cycles each) that no compiler may reorder; independent lanes pipeline and
+// vectorise. Which element lands in which lane depends on HW alone, so a result does not depend
+// on the thread count.
+constexpr int kLanes = 8;
+struct Lanes {
+  double v[kLanes] = {};
+  double total() const {
+    double t = 0;
+    for (double x : v) t += x;
+    return t;
   }
+};
+
+// acc += f(a[i]) over i in [0, n).
+template <class T, class F>
+void accumulate(const T* a, std::int64_t n, Lanes& acc, F f) {
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc.v[l] += f(static_cast<double>(a[i + l]));
+  for (int l = 0; i < n; ++i, ++l) acc.v[l] += f(static_cast<double>(a[i]));
+}
+
+// sum_dy += dy[i], sum_dy_xmu += dy[i] (x[i] - mean) over i in [0, n): backward's two sums in one read.
+template <class T>
+void accumulate_dy(const T* dy, const T* x, double mean, std::int64_t n, Lanes& sum_dy, Lanes& sum_dy_xmu) {
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      const double d = static_cast<double>(dy[i + l]);
+      sum_dy.v[l] += d;
+      sum_dy_xmu.v[l] += d * (static_cast<double>(x[i + l]) - mean);
+    }
+  for (int l = 0; i < n; ++i, ++l) {
+    const double d = static_cast<double>(dy[i]);
+    sum_dy.v[l] += d;
+    sum_dy_xmu.v[l] += d * (static_cast<double>(x[i]) - mean);
+  }
+}
+
+// Each thread takes a contiguous range of channels [c0, c1) and walks it image by image: for one
+// image the range is one contiguous block of memory (one channel's strip alone is HW floats, a
+// single cache line at 4x4), so the reads stream. Per-channel results do not depend on the split.
+template <class Body>
+void for_channel_ranges(const BatchNormProblem& p, Body&& body) {
+#pragma omp parallel if (run_parallel(p))
+  {
+    const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const std::int64_t c0 = p.C * t / nt, c1 = p.C * (t + 1) / nt;
+    if (c0 < c1) body(c0, c1);
+  }
+}
+
+// y = (x - mean) * scale + shift over channels [c0, c1) of every image; scale = invstd * gamma.
+template <class T>
+void normalize(const BatchNormProblem& p, std::int64_t c0, std::int64_t c1, const T* x, const T* mean,
+               const T* scale, const T* shift, T* y) {
+  for (std::int64_t n = 0; n < p.N; ++n)
+    for (std::int64_t c = c0; c < c1; ++c) {
+      const std::int64_t base = (n * p.C + c) * p.HW;
+      const T mu = mean[c - c0], sc = scale[c - c0], sh = shift[c - c0];
+      for (std::int64_t i = 0; i < p.HW; ++i) y[base + i] = (x[base + i] - mu) * sc + sh;
+    }
 }
 
 }  // namespace
@@ -90,35 +145,42 @@ void batch_norm_forward_training(const BatchNormProblem& p, const T* x, const T*
   batch_norm_check(p, true, "batch_norm_forward_training", "cpu",
                    {{"x", x}, {"y", y}, {"save_mean", save_mean}, {"save_invstd", save_invstd}},
                    {running_mean, running_var});
-  const std::int64_t M = p.per_channel();
-#pragma omp parallel for schedule(static) if (run_parallel(p))
-  for (std::int64_t c = 0; c < p.C; ++c) {
-    double sum = 0;
-    for (std::int64_t n = 0; n < p.N; ++n) {
-      const T* xc = x + (n * p.C + c) * p.HW;
-      for (std::int64_t i = 0; i < p.HW; ++i) sum += static_cast<double>(xc[i]);
+  const double M = static_cast<double>(p.per_channel());
+  for_channel_ranges(p, [&](std::int64_t c0, std::int64_t c1) {
+    const auto nc = static_cast<std::size_t>(c1 - c0);
+    std::vector<Lanes> acc(nc);
+    for (std::int64_t n = 0; n < p.N; ++n)
+      for (std::int64_t c = c0; c < c1; ++c)
+        accumulate(x + (n * p.C + c) * p.HW, p.HW, acc[static_cast<std::size_t>(c - c0)], [](double v) { return v; });
+    std::vector<double> mean(nc);
+    for (std::size_t j = 0; j < nc; ++j) {
+      mean[j] = acc[j].total() / M;
+      acc[j] = Lanes{};
     }
-    const double mean = sum / static_cast<double>(M);
-    double ssd = 0;
-    for (std::int64_t n = 0; n < p.N; ++n) {
-      const T* xc = x + (n * p.C + c) * p.HW;
-      for (std::int64_t i = 0; i < p.HW; ++i) {
-        const double d = static_cast<double>(xc[i]) - mean;
-        ssd += d * d;
+    for (std::int64_t n = 0; n < p.N; ++n)
+      for (std::int64_t c = c0; c < c1; ++c) {
+        const double mu = mean[static_cast<std::size_t>(c - c0)];
+        accumulate(x + (n * p.C + c) * p.HW, p.HW, acc[static_cast<std::size_t>(c - c0)],
+                   [mu](double v) { return (v - mu) * (v - mu); });
+      }
+    std::vector<T> mean_t(nc), scale(nc), shift(nc);
+    for (std::int64_t c = c0; c < c1; ++c) {
+      const auto j = static_cast<std::size_t>(c - c0);
+      const double ssd = acc[j].total();
+      const double invstd = 1.0 / std::sqrt(ssd / M + p.eps);
+      save_mean[c] = mean_t[j] = static_cast<T>(mean[j]);
+      save_invstd[c] = static_cast<T>(invstd);
+      scale[j] = save_invstd[c] * (gamma ? gamma[c] : T(1));
+      shift[j] = beta ? beta[c] : T(0);
+      if (running_mean != nullptr) {
+        const double m = p.momentum;
+        const double unbiased = ssd / (M - 1);
+        running_mean[c] = static_cast<T>((1 - m) * static_cast<double>(running_mean[c]) + m * mean[j]);
+        running_var[c] = static_cast<T>((1 - m) * static_cast<double>(running_var[c]) + m * unbiased);
       }
     }
-    const double var = ssd / static_cast<double>(M);
-    const double invstd = 1.0 / std::sqrt(var + p.eps);
-    save_mean[c] = static_cast<T>(mean);
-    save_invstd[c] = static_cast<T>(invstd);
-    if (running_mean != nullptr) {
-      const double m = p.momentum;
-      const double unbiased = ssd / static_cast<double>(M - 1);
-      running_mean[c] = static_cast<T>((1 - m) * static_cast<double>(running_mean[c]) + m * mean);
-      running_var[c] = static_cast<T>((1 - m) * static_cast<double>(running_var[c]) + m * unbiased);
-    }
-    normalize_channel<T>(p, c, x, save_mean[c], save_invstd[c], gamma, beta, y);
-  }
+    normalize<T>(p, c0, c1, x, mean_t.data(), scale.data(), shift.data(), y);
+  });
 }
 
 template <class T>
@@ -128,11 +190,16 @@ void batch_norm_forward_eval(const BatchNormProblem& p, const T* x, const T* gam
                    {{"x", x}, {"running_mean", running_mean}, {"running_var", running_var}, {"y", y}},
                    {running_mean, running_var});
   if (p.numel() == 0) return;  // an empty batch: the (unchecked) buffers may be null
-#pragma omp parallel for schedule(static) if (run_parallel(p))
-  for (std::int64_t c = 0; c < p.C; ++c) {
-    const T invstd = T(1) / std::sqrt(running_var[c] + static_cast<T>(p.eps));
-    normalize_channel<T>(p, c, x, running_mean[c], invstd, gamma, beta, y);
-  }
+  for_channel_ranges(p, [&](std::int64_t c0, std::int64_t c1) {
+    const auto nc = static_cast<std::size_t>(c1 - c0);
+    std::vector<T> scale(nc), shift(nc);
+    for (std::int64_t c = c0; c < c1; ++c) {
+      const auto j = static_cast<std::size_t>(c - c0);
+      scale[j] = T(1) / std::sqrt(running_var[c] + static_cast<T>(p.eps)) * (gamma ? gamma[c] : T(1));
+      shift[j] = beta ? beta[c] : T(0);
+    }
+    normalize<T>(p, c0, c1, x, running_mean + c0, scale.data(), shift.data(), y);
+  });
 }
 
 template <class T>
@@ -141,32 +208,37 @@ void batch_norm_backward(const BatchNormProblem& p, const T* grad_y, const T* x,
   batch_norm_check(p, true, "batch_norm_backward", "cpu",
                    {{"grad_y", grad_y}, {"x", x}, {"save_mean", save_mean}, {"save_invstd", save_invstd}});
   const double M = static_cast<double>(p.per_channel());
-#pragma omp parallel for schedule(static) if (run_parallel(p))
-  for (std::int64_t c = 0; c < p.C; ++c) {
-    const double mean = static_cast<double>(save_mean[c]), invstd = static_cast<double>(save_invstd[c]);
-    double sum_dy = 0, sum_dy_xmu = 0;
-    for (std::int64_t n = 0; n < p.N; ++n) {
-      const std::int64_t base = (n * p.C + c) * p.HW;
-      for (std::int64_t i = 0; i < p.HW; ++i) {
-        const double dy = static_cast<double>(grad_y[base + i]);
-        sum_dy += dy;
-        sum_dy_xmu += dy * (static_cast<double>(x[base + i]) - mean);
+  for_channel_ranges(p, [&](std::int64_t c0, std::int64_t c1) {
+    const auto nc = static_cast<std::size_t>(c1 - c0);
+    std::vector<Lanes> dy(nc), dy_xmu(nc);
+    for (std::int64_t n = 0; n < p.N; ++n)
+      for (std::int64_t c = c0; c < c1; ++c) {
+        const std::int64_t base = (n * p.C + c) * p.HW;
+        const auto j = static_cast<std::size_t>(c - c0);
+        accumulate_dy(grad_y + base, x + base, static_cast<double>(save_mean[c]), p.HW, dy[j], dy_xmu[j]);
       }
-    }
-    if (grad_beta != nullptr) grad_beta[c] = static_cast<T>(sum_dy);
-    if (grad_gamma != nullptr) grad_gamma[c] = static_cast<T>(sum_dy_xmu * invstd);
-    if (grad_x == nullptr) continue;
     // grad_x = gamma invstd (dy - mean(dy) - (x - mean) invstd^2 mean(dy (x - mean)))
-    const T k = static_cast<T>((gamma ? static_cast<double>(gamma[c]) : 1.0) * invstd);
-    const T mean_dy = static_cast<T>(sum_dy / M);
-    const T proj = static_cast<T>(sum_dy_xmu * invstd * invstd / M);
-    const T mu = save_mean[c];
-    for (std::int64_t n = 0; n < p.N; ++n) {
-      const std::int64_t base = (n * p.C + c) * p.HW;
-      for (std::int64_t i = 0; i < p.HW; ++i)
-        grad_x[base + i] = (grad_y[base + i] - mean_dy - (x[base + i] - mu) * proj) * k;
+    std::vector<T> k(nc), mean_dy(nc), proj(nc);
+    for (std::int64_t c = c0; c < c1; ++c) {
+      const auto j = static_cast<std::size_t>(c - c0);
+      const double invstd = static_cast<double>(save_invstd[c]);
+      const double sum_dy = dy[j].total(), sum_dy_xmu = dy_xmu[j].total();
+      if (grad_beta != nullptr) grad_beta[c] = static_cast<T>(sum_dy);
+      if (grad_gamma != nullptr) grad_gamma[c] = static_cast<T>(sum_dy_xmu * invstd);
+      k[j] = static_cast<T>((gamma ? static_cast<double>(gamma[c]) : 1.0) * invstd);
+      mean_dy[j] = static_cast<T>(sum_dy / M);
+      proj[j] = static_cast<T>(sum_dy_xmu * invstd * invstd / M);
     }
-  }
+    if (grad_x == nullptr) return;
+    for (std::int64_t n = 0; n < p.N; ++n)
+      for (std::int64_t c = c0; c < c1; ++c) {
+        const std::int64_t base = (n * p.C + c) * p.HW;
+        const auto j = static_cast<std::size_t>(c - c0);
+        const T mu = save_mean[c], kc = k[j], mdy = mean_dy[j], pr = proj[j];
+        for (std::int64_t i = 0; i < p.HW; ++i)
+          grad_x[base + i] = (grad_y[base + i] - mdy - (x[base + i] - mu) * pr) * kc;
+      }
+  });
 }
 
 #define STRIDER_INSTANTIATE(T)                                                                                 \
