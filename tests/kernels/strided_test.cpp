@@ -42,5 +42,29 @@ TEST(Strided, InterleaveAddMatchesPlainLoop) {
   }
 }
 
+// Several rows in one call (the stage fills a plane's rows at once): rows of x `x_stride` apart,
+// output rows `out_stride` apart, with gaps on both sides that must stay as they were.
+TEST(Strided, RowsInOneCallMatchPlainLoop) {
+  for (Idx n : {1, 2, 7, 8, 16, 17, 33}) {
+    const Idx rows = 5, x_stride = n + 3, out_stride = n / 2 + 4;
+    const auto x = values(rows * x_stride, 1.0f);
+    std::vector<float> even(static_cast<std::size_t>(rows * out_stride), -7.0f), odd = even, want_even = even,
+                       want_odd = even;
+    deinterleave2(x.data(), n, even.data(), odd.data(), rows, x_stride, out_stride);
+    for (Idx r = 0; r < rows; ++r)
+      deinterleave2_portable(x.data() + r * x_stride, n, want_even.data() + r * out_stride,
+                             want_odd.data() + r * out_stride);
+    EXPECT_EQ(even, want_even) << "n " << n;
+    EXPECT_EQ(odd, want_odd) << "n " << n;
+
+    auto y = values(rows * x_stride, 2.0f);
+    auto want = y;
+    interleave2_add(even.data(), odd.data(), n, y.data(), rows, out_stride, x_stride);
+    for (Idx r = 0; r < rows; ++r)
+      interleave2_add_portable(even.data() + r * out_stride, odd.data() + r * out_stride, n, want.data() + r * x_stride);
+    EXPECT_EQ(y, want) << "n " << n;
+  }
+}
+
 }  // namespace
 }  // namespace strider::kernels::cpu
