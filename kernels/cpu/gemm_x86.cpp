@@ -445,10 +445,13 @@ void store_partial(const float* tile, int NR, Idx mr, Idx nr, float alpha, float
 using MicroKernel = void (*)(Idx kc, const float* Ap, const float* Bp, float* C, Idx ldc, Idx mr, Idx nr,
                              float alpha, float beta);
 
-// 12 x 32: 24 zmm accumulators + 2 for the B row + 1 broadcast, of the 32 registers.
-__attribute__((target("avx512f"))) void kernel_avx512(Idx kc, const float* __restrict Ap,
-                                                      const float* __restrict Bp, float* C, Idx ldc, Idx mr,
-                                                      Idx nr, float alpha, float beta) {
+// 12 x 32: 24 zmm accumulators + 2 for the B row + 1 broadcast, of the 32 registers. A full tile's
+// second 16 columns go to C + c_hi: 16 in a matrix; a scattered C whose two column halves are each
+// one contiguous run (direct_tile) passes their distance, and the tile goes from the registers
+// straight to where it belongs. A partial tile needs c_hi = 16.
+__attribute__((target("avx512f"))) void kernel_avx512_at(Idx kc, const float* __restrict Ap,
+                                                         const float* __restrict Bp, float* C, Idx ldc, Idx c_hi,
+                                                         Idx mr, Idx nr, float alpha, float beta) {
   constexpr int MR = 12, NR = 32;
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
@@ -476,10 +479,10 @@ __attribute__((target("avx512f"))) void kernel_avx512(Idx kc, const float* __res
       __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
       if (beta != 0.0f) {
         r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
-        r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + 16), r1);
+        r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + c_hi), r1);
       }
       _mm512_storeu_ps(c, r0);
-      _mm512_storeu_ps(c + 16, r1);
+      _mm512_storeu_ps(c + c_hi, r1);
     }
   } else {
     alignas(64) float tile[MR * NR];
@@ -490,6 +493,31 @@ __attribute__((target("avx512f"))) void kernel_avx512(Idx kc, const float* __res
     }
     store_partial(tile, NR, mr, nr, alpha, beta, C, ldc);
   }
+}
+
+__attribute__((target("avx512f"))) void kernel_avx512(Idx kc, const float* __restrict Ap,
+                                                      const float* __restrict Bp, float* C, Idx ldc, Idx mr,
+                                                      Idx nr, float alpha, float beta) {
+  kernel_avx512_at(kc, Ap, Bp, C, ldc, 16, mr, nr, alpha, beta);
+}
+
+// A full 12 x 32 tile (rows i.., columns j..) of a scattered C that kernel_avx512_at can store
+// straight from its registers: rows evenly spaced, each 16-column half one contiguous run (a
+// forward convolution's multi-image tile: y rows HoWo apart, 16 or 64 positions per image).
+// Returns the tile's first element, with the row spacing and the second half's distance; else
+// nullptr.
+float* direct_tile(const ScatterMatrix& d, Idx i, Idx j, Idx mr, Idx nr, Idx& ldc, Idx& c_hi) {
+  if (mr != 12 || nr != 32) return nullptr;
+  const Idx* ro = d.row_offset + i;
+  const Idx* co = d.col_offset + j;
+  ldc = ro[1] - ro[0];
+  for (int r = 2; r < 12; ++r)
+    if (ro[r] - ro[0] != r * ldc) return nullptr;
+  for (int q = 1; q < 16; ++q)
+    if (co[q] != co[0] + q || co[16 + q] != co[16] + q) return nullptr;
+  c_hi = co[16] - co[0];
+  if (c_hi > -16 && c_hi < 16) return nullptr;  // overlapping halves: loaded both before storing either
+  return d.base + ro[0] + co[0];
 }
 
 // 6 x 16: 12 ymm accumulators + 2 for the B row + 1 broadcast, of the 16 registers.
@@ -593,7 +621,12 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
           if (i0 == 0) pack_panel(jr);
           for (Idx ir = 0; ir < mc; ir += MR) {
             const Idx mr = std::min<Idx>(MR, mc - ir), nr = std::min<Idx>(NR, nc - jr);
-            if (c.scatter) {  // the whole tile into a buffer, then where it belongs
+            Idx ldc = 0, c_hi = 0;
+            float* direct = nullptr;
+            if constexpr (NR == 32) direct = c.scatter ? direct_tile(*c.scatter, i0 + ir, j0 + jr, mr, nr, ldc, c_hi) : nullptr;
+            if (direct) {  // straight from the registers
+              kernel_avx512_at(kc, ap + ir * kc, Bp + jr * kc, direct, ldc, c_hi, mr, nr, alpha, beta_k);
+            } else if (c.scatter) {  // the whole tile into a buffer, then where it belongs
               alignas(64) float tile[MR * NR];
               kernel(kc, ap + ir * kc, Bp + jr * kc, tile, NR, MR, NR, alpha, 0.0f);
               if constexpr (NR == 32) scatter_update_avx512(tile, mr, nr, beta_k, *c.scatter, i0 + ir, j0 + jr);
