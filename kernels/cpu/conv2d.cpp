@@ -89,11 +89,9 @@ struct Geo {
   // Multi-image tiles of y or gy (Co channels of Ho Wo) as a (Kg x tile columns) matrix for
   // sgemm_ex: element (k, j) at the tile's first image and group + out_row[k] + out_col[j].
   std::vector<Idx> out_row, out_col;
-  // Backward-weight as gW^T = col . gy^T (written into gW through offsets) when that wastes less
-  // of the 12 x 32 register tile: a first layer's few taps (Ci R S = 16) as the 32-wide side left
-  // half of every FMA on zeros. tap_row[i] = i, co_col[j] = j Kred.
+  // Backward-weight as gW^T = col . gy^T when that wastes less of the 12 x 32 register tile: a
+  // first layer's few taps (Ci R S = 16) as the 32-wide side left half of every FMA on zeros.
   bool transposed_weight_grad = false;
-  std::vector<Idx> tap_row, co_col;
 
   Geo(const Conv2dLowered& low, int threads) : l(low) {
     Cg = l.ci_per_group();
@@ -445,7 +443,7 @@ class Scratch {
   std::size_t cap_ = 0;
 };
 struct ThreadScratch {
-  Scratch<float> col, input, stage_a, stage_b, weight_grad;
+  Scratch<float> col, input, stage_a, stage_b, weight_grad, weight_t;
   Scratch<Idx> row_offset, col_offset;
 };
 thread_local ThreadScratch t_scratch;
@@ -658,8 +656,11 @@ void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float
                           float beta, Buffers& buf, int t, int T, Sync&& sync) {
   const Idx cols = tl.cols();
   const TileColumns B = prepare_columns(G, xc, g, tl, buf, buf.stage_b.data(), t, T);
-  if (G.transposed_weight_grad && B.implicit()) {  // gW^T (Kred x Kg) = col . gy^T, scattered into gW
+  if (G.transposed_weight_grad && B.implicit()) {
+    // gW^T (Kred x Kg) = col . gy^T into a dense block, then transposed into gW. (Scattered into gW
+    // straight, every C column was a run of one float: the scatter was a fifth of the pass.)
     const Block blk = gemm_block(G.Kred, G.Kg, t, T);
+    const Idx m = blk.m1 - blk.m0, n = blk.n1 - blk.n0;
     const GatherMatrix col{buf.input.data(), buf.row_offset.data() + blk.m0, buf.col_offset.data()};
     GatherMatrix gy_batch{};
     SgemmIn gy;
@@ -669,10 +670,18 @@ void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float
       gy_batch = {G.yg(gyc, tl.n0, g), G.out_row.data() + blk.n0, G.out_col.data()};
       gy = {nullptr, 0, &gy_batch};
     }
-    const ScatterMatrix dst{G.wg(gw, g), G.tap_row.data() + blk.m0, G.co_col.data() + blk.n0};
+    float* dense = t_scratch.weight_t.get(static_cast<std::size_t>(m * n));
     sync();  // the stage and offsets are complete
-    implicit_gemm(0, false, true, blk.m1 - blk.m0, blk.n1 - blk.n0, cols, SgemmIn{nullptr, 0, &col}, gy, beta,
-                  SgemmOut{nullptr, 0, &dst});
+    implicit_gemm(0, false, true, m, n, cols, SgemmIn{nullptr, 0, &col}, gy, 0.0f, SgemmOut{dense, n, nullptr});
+    float* gw_g = G.wg(gw, g);
+    for (Idx j = 0; j < n; ++j) {  // gw_g[co][tap] = beta gw_g[co][tap] + dense[tap][co]; beta 0 overwrites
+      float* row = gw_g + (blk.n0 + j) * G.Kred + blk.m0;
+      if (beta == 0.0f) {
+        for (Idx i = 0; i < m; ++i) row[i] = dense[i * n + j];
+      } else {
+        for (Idx i = 0; i < m; ++i) row[i] += dense[i * n + j];
+      }
+    }
     sync();
     return;
   }
@@ -844,10 +853,6 @@ void lowered_backward_weight(const Conv2dLowered& l, const float* xc, const floa
   };
   if (waste(G.Kred, G.Kg) < 0.9 * waste(G.Kg, G.Kred)) {
     G.transposed_weight_grad = true;
-    G.tap_row.resize(static_cast<std::size_t>(G.Kred));
-    for (Idx i = 0; i < G.Kred; ++i) G.tap_row[static_cast<std::size_t>(i)] = i;
-    G.co_col.resize(static_cast<std::size_t>(G.Kg));
-    for (Idx j = 0; j < G.Kg; ++j) G.co_col[static_cast<std::size_t>(j)] = j * G.Kred;
   }
   const Idx group_size = G.Kg * G.Kred, wsize = group_size * l.groups;
   if (G.fully_connected) {
