@@ -763,10 +763,12 @@ bool use_batch_mode(Conv2dParallel mode, const Geo& G, Lowered op, int T) {
 
 // kBatch. A thread's item is one (g, tile), or with whole_images one (g, image) and all its tiles:
 // backward-data needs that, because col2im of two tiles of one image scatters into overlapping
-// input rows. per_thread_end(tid) runs on every thread after all items are done (the loop's
-// implicit barrier separates the two).
+// input rows. Items go to threads as they free up, except with `fixed`: thread t then takes the
+// t-th contiguous share, so what each thread sums, and in which order, does not change from run to
+// run (backward-weight's per-thread gW copies; dynamic scheduling made its result differ in the
+// last bits between two runs). per_thread_end(tid) runs on every thread after all items are done.
 template <class Step, class End>
-void run_batch(const Geo& G, int T, bool whole_images, Step&& step, End&& per_thread_end) {
+void run_batch(const Geo& G, int T, bool whole_images, bool fixed, Step&& step, End&& per_thread_end) {
   const Idx tiles = G.tiles();
   const Idx per_item = whole_images && G.tile_cols < G.HoWo ? tiles / G.l.N : 1;  // tiles per item
   const Idx items_per_group = tiles / per_item, items = items_per_group * G.l.groups;
@@ -774,10 +776,17 @@ void run_batch(const Geo& G, int T, bool whole_images, Step&& step, End&& per_th
   {
     Buffers buf(G, 1);
     const int tid = omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
-    for (Idx item = 0; item < items; ++item) {
+    const auto run_item = [&](Idx item) {
       const Idx g = item / items_per_group, first = (item % items_per_group) * per_item;
       for (Idx t = first; t < first + per_item; ++t) step(tid, g, G.tile(t), buf, 0, 1, [] {});
+    };
+    if (fixed) {
+      const Range r = split(items, omp_get_num_threads(), tid);
+      for (Idx item = r.begin; item < r.end; ++item) run_item(item);
+#pragma omp barrier
+    } else {
+#pragma omp for schedule(dynamic, 1)
+      for (Idx item = 0; item < items; ++item) run_item(item);
     }
     per_thread_end(tid);
   }
@@ -812,7 +821,7 @@ void lowered_forward(const Conv2dLowered& l, const float* xc, const float* w, co
     forward_step(G, xc, w, bias, yc, g, tl, buf, t, nt, sync);
   };
   if (use_batch_mode(mode, G, Lowered::kForward, T)) {
-    run_batch(G, T, false, step, [](int) {});
+    run_batch(G, T, false, false, step, [](int) {});
   } else {
     run_within(G, T, step);
   }
@@ -837,7 +846,7 @@ void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float
     backward_data_step(G, gyc, w, gxc, g, tl, buf, t, nt, sync);
   };
   if (use_batch_mode(mode, G, Lowered::kBackwardData, T)) {
-    run_batch(G, T, true, step, [](int) {});
+    run_batch(G, T, true, false, step, [](int) {});
   } else {
     run_within(G, T, step);
   }
@@ -880,7 +889,7 @@ void lowered_backward_weight(const Conv2dLowered& l, const float* xc, const floa
     backward_weight_step(G, xc, gyc, d, g, tl, w ? 1.0f : 0.0f, buf, t, nt, sync);
     w = 1;
   };
-  run_batch(G, T, false, step, [&](int tid) {
+  run_batch(G, T, false, true, step, [&](int tid) {
     const Range r = split(wsize, T, tid);
     for (Idx i0 = r.begin; i0 < r.end;) {  // piece by piece within one group
       const Idx g = i0 / group_size, i1 = std::min(r.end, (g + 1) * group_size);
