@@ -106,8 +106,8 @@ inline std::vector<NamedProblem> awkward_problems() {
       // First layers with several images per tile at 2 threads (8 tiles): backward-weight's
       // transposed form, per-thread gW copies summed in a fixed order (the adjoint test compares
       // two runs bit for bit).
-      {"first_layer_rows_of_16", conv(16, 1, 20, 32, 62).kernel(4).stride(2).pad(1)},
-      {"first_layer_rows_of_32", conv(16, 3, 9, 64, 64).kernel(4).stride(2).pad(1)},
+      {"first_layer_8_tiles", conv(16, 1, 16, 18, 64).kernel(4).stride(2).pad(1)},
+      {"first_layer_rgb_8_tiles", conv(16, 3, 10, 14, 64).kernel(4).stride(2).pad(1)},
       {"empty_batch", conv(0, 3, 5, 5, 2).kernel(3).bias()},
       // transposed-only: output_padding, both rules of it, and stride > kernel.
       {"t_out_pad", conv_t(2, 4, 5, 6, 3).kernel(3).stride(2).pad(1).out_pad(1).bias()},
