@@ -4,6 +4,9 @@ target_sources(strider PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/cpu/batchnorm.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/loss.cpp
   ${CMAKE_CURRENT_LIST_DIR}/cpu/optim.cpp)
+# Adam's sqrt vectorises only when it need not set errno (strider never reads errno).
+set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/cpu/optim.cpp TARGET_DIRECTORY strider PROPERTIES
+  COMPILE_OPTIONS "$<$<CXX_COMPILER_ID:GNU,Clang>:-fno-math-errno>")
 if(STRIDER_HAS_CUDA)
   strider_add_cuda_sources(strider
     ${CMAKE_CURRENT_LIST_DIR}/cuda/batchnorm.cu

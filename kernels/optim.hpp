@@ -94,12 +94,13 @@ AdamScalars<T> adam_scalars(const AdamOptions& o, std::int64_t step) {
                         static_cast<T>(o.weight_decay)};
 }
 
-// One element of an Adam step; shared by the CPU loop and the CUDA kernel.
-template <class T>
+// One element of an Adam step; shared by the CPU loop and the CUDA kernel. kMaybeDecay = false:
+// the caller has checked that s.weight_decay is 0 (a loop without the branch vectorises).
+template <class T, bool kMaybeDecay = true>
 STRIDER_HD void adam_update(const AdamScalars<T>& s, T& param, T grad, T& exp_avg, T& exp_avg_sq) {
   using std::sqrt;
   T g = grad;
-  if (s.weight_decay != T(0)) g = g + s.weight_decay * param;
+  if (kMaybeDecay && s.weight_decay != T(0)) g = g + s.weight_decay * param;
   const T m = s.beta1 * exp_avg + s.one_minus_beta1 * g;
   const T v = s.beta2 * exp_avg_sq + s.one_minus_beta2 * g * g;
   const T denom = sqrt(v) / s.bias_correction2_sqrt + s.eps;
