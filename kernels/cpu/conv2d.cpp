@@ -92,6 +92,11 @@ struct Geo {
   // Backward-weight as gW^T = col . gy^T when that wastes less of the 12 x 32 register tile: a
   // first layer's few taps (Ci R S = 16) as the 32-wide side left half of every FMA on zeros.
   bool transposed_weight_grad = false;
+  // Backward-data's scatter-add: the order of dcol's rows (row_order[k'] = the im2col row k = c R S
+  // + tap it holds), and the weights with their columns in that order (w_rows). Empty: im2col
+  // order. See scatter_row_order.
+  std::vector<Idx> row_order;
+  const float* w_rows = nullptr;
 
   Geo(const Conv2dLowered& low, int threads) : l(low) {
     Cg = l.ci_per_group();
@@ -364,7 +369,8 @@ void gather_offsets(const Geo& G, const Stage& st, const Tile& tl, Idx* row_offs
   const TileRows tr(l, tl);
   const Range kr = split(G.Kred, T, t);
   for (Idx k = kr.begin; k < kr.end; ++k) {
-    const Idx c = k / (Idx{l.R} * l.S), r = k / l.S % l.R, s = k % l.S;
+    const Idx im2col_row = G.row_order.empty() ? k : G.row_order[static_cast<std::size_t>(k)];
+    const Idx c = im2col_row / (Idx{l.R} * l.S), r = im2col_row / l.S % l.R, s = im2col_row % l.S;
     row_offset[k] = plane_offset(G, st, tr, 0, c, s * l.dil_w % l.stride_w) + r * l.dil_h * st.U + s * l.dil_w / l.stride_w;
   }
   // Columns by counters, not divisions (three per column were 7% of a small backward-weight pass).
@@ -443,7 +449,7 @@ class Scratch {
   std::size_t cap_ = 0;
 };
 struct ThreadScratch {
-  Scratch<float> col, input, stage_a, stage_b, weight_grad, weight_t;
+  Scratch<float> col, input, stage_a, stage_b, weight_grad, weight_t, weight_rows;
   Scratch<Idx> row_offset, col_offset;
 };
 thread_local ThreadScratch t_scratch;
@@ -457,6 +463,12 @@ struct Span {
 // One thread's buffers (in the calling thread's scratch): the input stage, and either the gather
 // offsets of its im2col matrix (Geo::implicit) or the matrix itself; two staging matrices for
 // multi-image tiles. Every element a step reads, it has written first.
+// Whether backward-data scatter-adds straight into the stage (else an explicit col matrix): with
+// fewer channels than the threads sharing the buffers, they split the explicit GEMM instead.
+bool implicit_scatter(const Geo& G, int sharing) {
+  return !G.direct && sgemm_gather_available() && G.implicit == Geo::Implicit::kScatter && G.Cg >= sharing;
+}
+
 struct Buffers {
   Span<float> col, input, stage_a, stage_b;
   Span<Idx> row_offset, col_offset;
@@ -467,8 +479,8 @@ struct Buffers {
   Buffers(const Geo& G, int sharing) : st(G.l, G.tile_cols, G.HoWo) {
     ThreadScratch& s = t_scratch;
     const auto cols = static_cast<std::size_t>(G.max_cols());
-    implicit = !G.direct && sgemm_gather_available() &&
-               (G.implicit == Geo::Implicit::kGather || (G.implicit == Geo::Implicit::kScatter && G.Cg >= sharing));
+    implicit = (!G.direct && sgemm_gather_available() && G.implicit == Geo::Implicit::kGather) ||
+               implicit_scatter(G, sharing);
     if (!G.direct) {
       input.p = s.input.get(static_cast<std::size_t>(G.images_per_tile * G.Cg * st.P * st.rows_max * st.U));
       if (implicit) {
@@ -634,7 +646,8 @@ void backward_data_step(const Geo& G, const float* gyc, const float* w, float* g
     const ScatterMatrix dst{buf.input.data(), buf.row_offset.data() + k0, buf.col_offset.data()};
     const SgemmIn gy = B ? SgemmIn{B, ldb, nullptr} : SgemmIn{nullptr, 0, &gy_batch};
     if (k1 > k0)
-      implicit_gemm(G.weights_token, true, false, k1 - k0, cols, G.Kg, SgemmIn{G.wg(w, g) + k0, G.Kred, nullptr}, gy,
+      implicit_gemm(G.weights_token, true, false, k1 - k0, cols, G.Kg,
+                    SgemmIn{G.wg(G.w_rows ? G.w_rows : w, g) + k0, G.Kred, nullptr}, gy,
                     1.0f, SgemmOut{nullptr, 0, &dst});
     unstage_add(G, buf.st, buf.input.data(), tl, cr.begin, cr.end, G.xg(gxc, 0, g), Idx{G.l.Ci} * G.HiWi);
     sync();
@@ -827,11 +840,47 @@ void lowered_forward(const Conv2dLowered& l, const float* xc, const float* w, co
   }
 }
 
+// Backward-data's scatter-add writes dcol's 12-row register tiles straight into the stage when the
+// 12 rows are evenly spaced there (sgemm_ex: direct_tile). In im2col order (c R S + tap) they are
+// not: a tile's rows are taps of one channel, in two stride phases, and rows of one phase overlap
+// (tap s and s + 2 of a stride-2 kernel are one float apart), so each tile went through a buffer,
+// and each row's loads waited on the previous row's stores. So the rows go tap by tap over blocks
+// of 12 channels: row (b R S + tap) 12 + i holds channel 12 b + i, tap `tap`; the last Cg mod 12
+// channels follow, tap by tap. A full block's tile is one tap of 12 channels: planes evenly spaced,
+// no overlap; with Wo a multiple of 8 its columns are runs of 8 or 16 floats, and sgemm_ex stores
+// it from the registers (B D.2 backward-data: scatter_update was 12% of the pass; the pass is ~5%
+// faster, the generator's 8x8 -> 16x16 forward ~4%). (Runs of 4, Wo = 4: no gain; left in im2col
+// order.) For kBatch, whose steps own all Cg channels (kWithin splits them over the threads, and
+// a step's rows must be exactly its channels'). Returns the order (row k' holds im2col row
+// order[k']).
+std::vector<Idx> scatter_row_order(const Geo& G) {
+  const Idx taps = Idx{G.l.R} * G.l.S, blocked = G.Cg / 12 * 12, rest = G.Cg - blocked;
+  std::vector<Idx> order;
+  order.reserve(static_cast<std::size_t>(G.Kred));
+  for (Idx b = 0; b < blocked; b += 12)
+    for (Idx tap = 0; tap < taps; ++tap)
+      for (Idx i = 0; i < 12; ++i) order.push_back((b + i) * taps + tap);
+  for (Idx tap = 0; tap < taps; ++tap)
+    for (Idx i = 0; i < rest; ++i) order.push_back((blocked + i) * taps + tap);
+  return order;
+}
+
 void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float* w, const float* bias, float* gxc,
                            int T, Conv2dParallel mode) {
   Geo G(l, T);
   G.weights_token = sgemm_reuse_token();
   G.implicit = Geo::Implicit::kScatter;
+  const bool batch = use_batch_mode(mode, G, Lowered::kBackwardData, T);
+  if (batch && !G.fully_connected && implicit_scatter(G, 1) && G.Cg >= 12 && l.Wo % 8 == 0) {
+    // Rows in scatter_row_order, and the weights' columns with them (a copy per pass, ~1% of it).
+    G.row_order = scatter_row_order(G);
+    const Idx rows = Idx{l.groups} * G.Kg;
+    float* w_rows = t_scratch.weight_rows.get(static_cast<std::size_t>(rows * G.Kred));
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (Idx r = 0; r < rows; ++r)
+      for (Idx k = 0; k < G.Kred; ++k) w_rows[r * G.Kred + k] = w[r * G.Kred + G.row_order[static_cast<std::size_t>(k)]];
+    G.w_rows = w_rows;
+  }
   // Every element of gxc is a sum of col2im contributions (or of none): start from bias or zero.
   const Idx planes = Idx{l.N} * l.Ci;
 #pragma omp parallel for num_threads(T) schedule(static)
@@ -845,7 +894,7 @@ void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float
   auto step = [&](int, Idx g, const Tile& tl, Buffers& buf, int t, int nt, auto&& sync) {
     backward_data_step(G, gyc, w, gxc, g, tl, buf, t, nt, sync);
   };
-  if (use_batch_mode(mode, G, Lowered::kBackwardData, T)) {
+  if (batch) {
     run_batch(G, T, true, false, step, [](int) {});
   } else {
     run_within(G, T, step);

@@ -93,8 +93,9 @@ struct SgemmOut {
 // into the GEMM's packed micro-panels and scattered straight from its register tiles: an
 // implicit-GEMM convolution reads its im2col matrix from a padded copy of the image, and reads and
 // writes batches of NCHW images, with no intermediate matrices. A gathered A cannot be transposed
-// (ValueError). A ScatterMatrix's entries may share a float only with beta == 1: then all of them
-// are added, one after another (col2im's overlapping windows). On the calling thread only.
+// (ValueError). Entries of different rows of a ScatterMatrix may share a float only with beta == 1:
+// then all of them are added, one after another (col2im's overlapping windows); the entries of one
+// row never share a float. On the calling thread only.
 // reuse_token as in sgemm_reuse_a (ignored for a gathered A). Returns false, touching nothing,
 // where sgemm_gather_available() is false (then use explicit matrices and gemm).
 // Whether sgemm_ex runs here (it returns false where not): strider's x86 SGEMM is gemm<float>.

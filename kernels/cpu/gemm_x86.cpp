@@ -445,13 +445,29 @@ void store_partial(const float* tile, int NR, Idx mr, Idx nr, float alpha, float
 using MicroKernel = void (*)(Idx kc, const float* Ap, const float* Bp, float* C, Idx ldc, Idx mr, Idx nr,
                              float alpha, float beta);
 
-// 12 x 32: 24 zmm accumulators + 2 for the B row + 1 broadcast, of the 32 registers. A full tile's
-// second 16 columns go to C + c_hi: 16 in a matrix; a scattered C whose two column halves are each
-// one contiguous run (direct_tile) passes their distance, and the tile goes from the registers
-// straight to where it belongs. A partial tile needs c_hi = 16.
-__attribute__((target("avx512f"))) void kernel_avx512_at(Idx kc, const float* __restrict Ap,
-                                                         const float* __restrict Bp, float* C, Idx ldc, Idx c_hi,
-                                                         Idx mr, Idx nr, float alpha, float beta) {
+// Where a full 12 x 32 tile goes, straight from the registers: row i at c + i ldc, and its 32
+// columns in runs of `run` (16 or 8) consecutive floats, run q at c + i ldc + off[q]. A plain
+// matrix is one run of 16 per half, {0, 16}; a scattered C whose rows are evenly spaced and whose
+// columns come in such runs (direct_tile) gets the same, and no tile goes through memory. The
+// runs of one row must not share floats (the ScatterMatrix contract); different rows may (beta 1:
+// each row is loaded, added and stored before the next).
+struct TileStore {
+  float* c;
+  Idx ldc;
+  int run;     // 16 or 8
+  Idx off[4];  // 32 / run entries
+};
+
+// (GCC 12's extract intrinsics start from _mm*_undefined_*: the false positive silenced above.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// 12 x 32: 24 zmm accumulators + 2 for the B row + 1 broadcast, of the 32 registers. A partial
+// tile (mr < 12 or nr < 32) goes through a buffer into the matrix (c, ldc) and needs run 16,
+// off {0, 16}.
+__attribute__((target("avx512f,fma"))) void kernel_avx512_at(Idx kc, const float* __restrict Ap,
+                                                         const float* __restrict Bp, const TileStore& to, Idx mr,
+                                                         Idx nr, float alpha, float beta) {
   constexpr int MR = 12, NR = 32;
   __m512 c0[MR], c1[MR];
 #pragma GCC unroll 12
@@ -473,16 +489,38 @@ __attribute__((target("avx512f"))) void kernel_avx512_at(Idx kc, const float* __
   }
   if (mr == MR && nr == NR) {
     const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    const Idx* off = to.off;
+    if (to.run == 16) {
 #pragma GCC unroll 12
-    for (int i = 0; i < MR; ++i) {
-      float* c = C + i * ldc;
-      __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
-      if (beta != 0.0f) {
-        r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c), r0);
-        r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + c_hi), r1);
+      for (int i = 0; i < MR; ++i) {
+        float* c = to.c + i * to.ldc;
+        __m512 r0 = _mm512_mul_ps(va, c0[i]), r1 = _mm512_mul_ps(va, c1[i]);
+        if (beta != 0.0f) {
+          r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + off[0]), r0);
+          r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + off[1]), r1);
+        }
+        _mm512_storeu_ps(c + off[0], r0);
+        _mm512_storeu_ps(c + off[1], r1);
       }
-      _mm512_storeu_ps(c, r0);
-      _mm512_storeu_ps(c + c_hi, r1);
+    } else {  // run 8: two 8-float runs per half
+#pragma GCC unroll 12
+      for (int i = 0; i < MR; ++i) {
+        float* c = to.c + i * to.ldc;
+        const __m512 r[2] = {_mm512_mul_ps(va, c0[i]), _mm512_mul_ps(va, c1[i])};
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          __m256 lo = _mm512_castps512_ps256(r[h]);
+          __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r[h]), 1));
+          float* p0 = c + off[2 * h];
+          float* p1 = c + off[2 * h + 1];
+          if (beta != 0.0f) {
+            lo = _mm256_fmadd_ps(_mm512_castps512_ps256(vb), _mm256_loadu_ps(p0), lo);
+            hi = _mm256_fmadd_ps(_mm512_castps512_ps256(vb), _mm256_loadu_ps(p1), hi);
+          }
+          _mm256_storeu_ps(p0, lo);
+          _mm256_storeu_ps(p1, hi);
+        }
+      }
     }
   } else {
     alignas(64) float tile[MR * NR];
@@ -491,33 +529,49 @@ __attribute__((target("avx512f"))) void kernel_avx512_at(Idx kc, const float* __
       _mm512_store_ps(tile + i * NR, c0[i]);
       _mm512_store_ps(tile + i * NR + 16, c1[i]);
     }
-    store_partial(tile, NR, mr, nr, alpha, beta, C, ldc);
+    store_partial(tile, NR, mr, nr, alpha, beta, to.c, to.ldc);
   }
 }
 
-__attribute__((target("avx512f"))) void kernel_avx512(Idx kc, const float* __restrict Ap,
+#pragma GCC diagnostic pop
+
+__attribute__((target("avx512f,fma"))) void kernel_avx512(Idx kc, const float* __restrict Ap,
                                                       const float* __restrict Bp, float* C, Idx ldc, Idx mr,
                                                       Idx nr, float alpha, float beta) {
-  kernel_avx512_at(kc, Ap, Bp, C, ldc, 16, mr, nr, alpha, beta);
+  kernel_avx512_at(kc, Ap, Bp, TileStore{C, ldc, 16, {0, 16}}, mr, nr, alpha, beta);
 }
 
 // A full 12 x 32 tile (rows i.., columns j..) of a scattered C that kernel_avx512_at can store
-// straight from its registers: rows evenly spaced, each 16-column half one contiguous run (a
-// forward convolution's multi-image tile: y rows HoWo apart, 16 or 64 positions per image).
-// Returns the tile's first element, with the row spacing and the second half's distance; else
-// nullptr.
-float* direct_tile(const ScatterMatrix& d, Idx i, Idx j, Idx mr, Idx nr, Idx& ldc, Idx& c_hi) {
-  if (mr != 12 || nr != 32) return nullptr;
-  const Idx* ro = d.row_offset + i;
+// straight from its registers: rows evenly spaced, the 32 columns in runs of 16 or 8 consecutive
+// floats (a forward convolution's multi-image tile: y rows HoWo apart, 16 or 64 positions per
+// image; backward-data's stage: one tap of 12 channels, each output row a run of Wo floats, Wo a
+// multiple of 8). The columns' part is decided once per 32-column panel (direct_columns: run 0 when they
+// do not qualify), the rows' per tile (direct_tile fills `to`, returns false when not). (Runs of 4
+// were tried: the sixteen 128-bit load-add-stores per row cost the kernel more than the buffered
+// scatter did.)
+int direct_columns(const ScatterMatrix& d, Idx j, Idx nr, Idx off[4]) {
+  if (nr != 32) return 0;
   const Idx* co = d.col_offset + j;
-  ldc = ro[1] - ro[0];
+  int run = 16;  // the longest run length L (16 or 8) with every L-column group consecutive
+  for (int q = 1; q < 32; ++q) {
+    if (co[q] == co[q - 1] + 1) continue;
+    if (q % 16 != 0) run = 8;
+    if (q % 8 != 0) return 0;
+  }
+  for (int q = 0; q < 4 && q * run < 32; ++q) off[q] = co[q * run];
+  return run;
+}
+bool direct_tile(const ScatterMatrix& d, Idx i, Idx mr, int run, const Idx off[4], TileStore& to) {
+  if (mr != 12 || run == 0) return false;
+  const Idx* ro = d.row_offset + i;
+  const Idx ldc = ro[1] - ro[0];
   for (int r = 2; r < 12; ++r)
-    if (ro[r] - ro[0] != r * ldc) return nullptr;
-  for (int q = 1; q < 16; ++q)
-    if (co[q] != co[0] + q || co[16 + q] != co[16] + q) return nullptr;
-  c_hi = co[16] - co[0];
-  if (c_hi > -16 && c_hi < 16) return nullptr;  // overlapping halves: loaded both before storing either
-  return d.base + ro[0] + co[0];
+    if (ro[r] - ro[0] != r * ldc) return false;
+  to.c = d.base + ro[0];
+  to.ldc = ldc;
+  to.run = run;
+  for (int q = 0; q < 4; ++q) to.off[q] = off[q];
+  return true;
 }
 
 // 6 x 16: 12 ymm accumulators + 2 for the B row + 1 broadcast, of the 16 registers.
@@ -619,13 +673,17 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
         }
         for (Idx jr = 0; jr < nc; jr += NR) {
           if (i0 == 0) pack_panel(jr);
+          [[maybe_unused]] int run = 0;  // direct_columns
+          [[maybe_unused]] Idx run_off[4] = {};
+          if constexpr (NR == 32)
+            if (c.scatter) run = direct_columns(*c.scatter, j0 + jr, std::min<Idx>(NR, nc - jr), run_off);
           for (Idx ir = 0; ir < mc; ir += MR) {
             const Idx mr = std::min<Idx>(MR, mc - ir), nr = std::min<Idx>(NR, nc - jr);
-            Idx ldc = 0, c_hi = 0;
-            float* direct = nullptr;
-            if constexpr (NR == 32) direct = c.scatter ? direct_tile(*c.scatter, i0 + ir, j0 + jr, mr, nr, ldc, c_hi) : nullptr;
+            bool direct = false;
+            [[maybe_unused]] TileStore to;
+            if constexpr (NR == 32) direct = run != 0 && direct_tile(*c.scatter, i0 + ir, mr, run, run_off, to);
             if (direct) {  // straight from the registers
-              kernel_avx512_at(kc, ap + ir * kc, Bp + jr * kc, direct, ldc, c_hi, mr, nr, alpha, beta_k);
+              if constexpr (NR == 32) kernel_avx512_at(kc, ap + ir * kc, Bp + jr * kc, to, mr, nr, alpha, beta_k);
             } else if (c.scatter) {  // the whole tile into a buffer, then where it belongs
               alignas(64) float tile[MR * NR];
               kernel(kc, ap + ir * kc, Bp + jr * kc, tile, NR, MR, NR, alpha, 0.0f);
@@ -698,7 +756,7 @@ void sgemm_x86(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, 
 bool gemm_isa_available(GemmIsa isa) {
 #if STRIDER_GEMM_X86
   // Decided once: __builtin_cpu_supports also checks that the OS saves the wider registers.
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");  // (every AVX-512 CPU has FMA3; the 12 x 32 kernel uses both)
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   switch (isa) {
     case GemmIsa::Portable: return true;

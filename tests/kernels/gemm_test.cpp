@@ -290,7 +290,7 @@ TEST_P(SgemmIsa, ScatteredCMatchesFloat64Reference) {
   const GemmIsa isa = GetParam();
   if (isa == GemmIsa::Portable) GTEST_SKIP() << "no sgemm_ex for the portable ISA";
   if (!gemm_isa_available(isa)) GTEST_SKIP() << "sgemm " << gemm_isa_name(isa) << " is not available on this CPU";
-  for (const Idx run : {1, 8, 16, 21})
+  for (const Idx run : {1, 4, 8, 16, 21})
     for (const bool overlap : {false, true})
       for (std::vector<Case> list : {cases(), sgemm_edge_cases()})
         for (const Case& c : list) {
