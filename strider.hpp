@@ -8,5 +8,6 @@
 #include <strider/core/ops.hpp>
 #include <strider/core/random.hpp>
 #include <strider/core/shape.hpp>
+#include <strider/core/storage.hpp>
 #include <strider/core/tensor.hpp>
 #include <strider/layers/layers.hpp>

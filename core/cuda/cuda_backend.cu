@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <strider/core/cuda.hpp>
+#include <strider/core/detail/block_cache.hpp>
 #include <strider/core/device.hpp>
 #include <strider/core/error.hpp>
 #include <strider/core/storage.hpp>
@@ -46,7 +47,7 @@ std::string mib(std::size_t bytes) {
 }
 
 struct DeviceCache {
-  std::multimap<std::size_t, void*> free_blocks;          // size class -> block
+  detail::BlockCache free_blocks;                          // by size class
   std::unordered_map<void*, std::size_t> live;            // block -> size class
   cuda::MemoryStats stats;
 };
@@ -60,11 +61,8 @@ class CudaBackend final : public DeviceBackend {
     DeviceCache& dc = cache(index);
     ++dc.stats.allocations;
     void* p = nullptr;
-    // Exact size class only: a larger cached block would waste memory with no splitting.
-    auto it = dc.free_blocks.find(size);
-    if (it != dc.free_blocks.end()) {
-      p = it->second;
-      dc.free_blocks.erase(it);
+    p = dc.free_blocks.take(size);
+    if (p) {
       dc.stats.bytes_cached -= size;
       ++dc.stats.cache_hits;
     } else {
@@ -105,7 +103,7 @@ class CudaBackend final : public DeviceBackend {
     dc.live.erase(it);
     dc.stats.bytes_in_use -= size;
     dc.stats.bytes_cached += size;
-    dc.free_blocks.emplace(size, ptr);
+    dc.free_blocks.put(ptr, size);
     STRIDER_POISON(ptr, size);
   }
 
@@ -153,13 +151,13 @@ class CudaBackend final : public DeviceBackend {
   // Frees every cached block of one device (the caller holds the lock and set the device).
   void release_cached(DeviceCache& dc) {
     STRIDER_CUDA_CHECK(cudaDeviceSynchronize());
-    for (auto& [size, p] : dc.free_blocks) {
+    std::size_t size = 0;
+    while (void* p = dc.free_blocks.pop_oldest(size)) {
       STRIDER_UNPOISON(p, size);
       STRIDER_CUDA_CHECK(cudaFree(p));
       ++dc.stats.device_frees;
       dc.stats.bytes_reserved -= size;
     }
-    dc.free_blocks.clear();
     dc.stats.bytes_cached = 0;
   }
 
