@@ -14,10 +14,13 @@
 // threads: far less inflated than wall time by other load on the machine); conv GFLOP/step (the conv passes autograd
 // runs, see conv_flops_per_step) and GFLOP/s; peak_rss_MiB: peak resident memory (VmHWM: a
 // child's ru_maxrss would include this process's peak, carried over by Linux) of a child process
-// (this program with --rss-only) that builds the model and runs 2 steps and nothing else;
-// on a GPU also peak_gpu_MiB, strider's allocator peak during the timed steps.
+// (this program with --rss-only) that builds the model and runs 3 steps and nothing else, and
+// page_faults/step: the minor page faults of that child's steps 2 and 3, per step (memory mapped
+// afresh every step: the CPU allocator's cache misses); on a GPU also peak_gpu_MiB, strider's
+// allocator peak during the timed steps.
 // Defaults when not given: --benchmark_min_time=0.05 --benchmark_repetitions=3.
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -189,25 +192,30 @@ bool select_backend(const std::string& backend) {
   return true;
 }
 
-// Peak RSS of a child that runs only the step; cached per (config, backend). -1 on failure.
-double child_peak_rss(const std::string& config, const std::string& backend) {
-  static std::map<std::string, double> cache;
+// Peak RSS and page faults per step of a child that runs only the step; cached per (config,
+// backend). -1 on failure.
+struct ChildMemory {
+  double peak_rss_mib = -1, faults_per_step = -1;
+};
+ChildMemory child_memory(const std::string& config, const std::string& backend) {
+  static std::map<std::string, ChildMemory> cache;
   const std::string key = config + "/" + backend;
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   char exe[4096] = {};
-  if (readlink("/proc/self/exe", exe, sizeof exe - 1) <= 0) return -1;
+  if (readlink("/proc/self/exe", exe, sizeof exe - 1) <= 0) return {};
   const std::string cmd = std::string("'") + exe + "' --rss-only " + config + " " + backend;
-  double mib = -1;
+  ChildMemory m;
   if (FILE* f = popen(cmd.c_str(), "r")) {
     char line[256];
     while (std::fgets(line, sizeof line, f) != nullptr) {
       double v = 0;
-      if (std::sscanf(line, "peak_rss_mib %lf", &v) == 1) mib = v;
+      if (std::sscanf(line, "peak_rss_mib %lf", &v) == 1) m.peak_rss_mib = v;
+      if (std::sscanf(line, "faults_per_step %lf", &v) == 1) m.faults_per_step = v;
     }
-    if (pclose(f) != 0) mib = -1;
+    if (pclose(f) != 0) m = {};
   }
-  cache[key] = mib;
-  return mib;
+  cache[key] = m;
+  return m;
 }
 
 void bm_train(benchmark::State& st, const std::string& config, const std::string& backend) {
@@ -247,7 +255,9 @@ void bm_train(benchmark::State& st, const std::string& config, const std::string
       st.counters["%peak"] = 100.0 * flops / per_step / gpu_peak().flops;
     }
     set_conv_backend(ConvBackend::Native);
-    if (const double rss = child_peak_rss(config, backend); rss > 0) st.counters["peak_rss_MiB"] = rss;
+    const ChildMemory child = child_memory(config, backend);
+    if (child.peak_rss_mib > 0) st.counters["peak_rss_MiB"] = child.peak_rss_mib;
+    if (child.faults_per_step >= 0) st.counters["page_faults/step"] = child.faults_per_step;
     st.SetLabel(std::to_string(c.image) + "x" + std::to_string(c.image) + "x" + std::to_string(c.channels) +
                 " batch " + std::to_string(c.batch));
   } catch (const std::exception& e) {
@@ -256,15 +266,25 @@ void bm_train(benchmark::State& st, const std::string& config, const std::string
   }
 }
 
-// --rss-only CONFIG BACKEND: 2 steps, then "peak_rss_mib <MiB>".
+// --rss-only CONFIG BACKEND: 3 steps, then "peak_rss_mib <MiB>" and "faults_per_step <n>" (the
+// minor page faults of steps 2 and 3, halved).
 int rss_only(const std::string& config, const std::string& backend) {
   try {
     const Device dev = backend == "cpu" ? Device::cpu() : Device::cuda();
     if (!select_backend(backend)) return 2;
     Trainer t(dcgan_config(config), dev);
+    const auto minor_faults = [] {
+      rusage ru{};
+      getrusage(RUSAGE_SELF, &ru);
+      return static_cast<double>(ru.ru_minflt);
+    };
+    t.train_step();
+    sync(dev);
+    const double before = minor_faults();
     for (int i = 0; i < 2; ++i) t.train_step();
     sync(dev);
-    std::printf("peak_rss_mib %.1f\n", peak_rss_mib());
+    const double faults = (minor_faults() - before) / 2;
+    std::printf("peak_rss_mib %.1f\nfaults_per_step %.0f\n", peak_rss_mib(), faults);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_step_bench --rss-only: %s\n", e.what());
