@@ -887,7 +887,8 @@ void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float
     float* w_rows = t_scratch.weight_rows.get(static_cast<std::size_t>(rows * G.Kred));
 #pragma omp parallel for num_threads(T) schedule(static)
     for (Idx r = 0; r < rows; ++r)
-      for (Idx k = 0; k < G.Kred; ++k) w_rows[r * G.Kred + k] = w[r * G.Kred + G.row_order[static_cast<std::size_t>(k)]];
+      for (Idx k = 0; k < G.Kred; ++k)
+        w_rows[r * G.Kred + k] = w[r * G.Kred + G.row_order[static_cast<std::size_t>(k)]];
     G.w_rows = w_rows;
   }
   // Every element of gxc is a sum of col2im contributions (or of none): start from bias or zero.

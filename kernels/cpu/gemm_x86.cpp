@@ -545,10 +545,10 @@ __attribute__((target("avx512f,fma"))) void kernel_avx512(Idx kc, const float* _
 // straight from its registers: rows evenly spaced, the 32 columns in runs of 16 or 8 consecutive
 // floats (a forward convolution's multi-image tile: y rows HoWo apart, 16 or 64 positions per
 // image; backward-data's stage: one tap of 12 channels, each output row a run of Wo floats, Wo a
-// multiple of 8). The columns' part is decided once per 32-column panel (direct_columns: run 0 when they
-// do not qualify), the rows' per tile (direct_tile fills `to`, returns false when not). (Runs of 4
-// were tried: the sixteen 128-bit load-add-stores per row cost the kernel more than the buffered
-// scatter did.)
+// multiple of 8). The columns' part is decided once per 32-column panel (direct_columns: run 0
+// when they do not qualify), the rows' per tile (direct_tile fills `to`, returns false when not).
+// (Runs of 4 were tried: the sixteen 128-bit load-add-stores per row cost the kernel more than
+// the buffered scatter did.)
 int direct_columns(const ScatterMatrix& d, Idx j, Idx nr, Idx off[4]) {
   if (nr != 32) return 0;
   const Idx* co = d.col_offset + j;
@@ -755,8 +755,9 @@ void sgemm_x86(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx M, 
 
 bool gemm_isa_available(GemmIsa isa) {
 #if STRIDER_GEMM_X86
-  // Decided once: __builtin_cpu_supports also checks that the OS saves the wider registers.
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");  // (every AVX-512 CPU has FMA3; the 12 x 32 kernel uses both)
+  // Decided once: __builtin_cpu_supports also checks that the OS saves the wider registers. (Every
+  // AVX-512 CPU has FMA3; the 12 x 32 kernel's 8-float stores use it.)
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   switch (isa) {
     case GemmIsa::Portable: return true;
