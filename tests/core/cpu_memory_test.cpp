@@ -9,15 +9,8 @@
 #include <strider/core/storage.hpp>
 #include <strider/core/tensor.hpp>
 
+#include "common/asan.hpp"
 #include "common/test_util.hpp"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define STRIDER_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STRIDER_TEST_ASAN 1
-#endif
-#endif
 
 namespace strider {
 namespace {
@@ -134,19 +127,7 @@ TEST(CpuMemory, OutOfMemorySaysHowMuch) {
   EXPECT_DOUBLE_EQ(Tensor::ones({3}).sum().item(), 3.0);  // and the allocator still works
 }
 
-#if defined(STRIDER_TEST_ASAN)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-
-class CpuMemoryAsan : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!kAsan) GTEST_SKIP() << "needs AddressSanitizer: configure with -DSTRIDER_SANITIZE=ON";
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-  }
-};
+using CpuMemoryAsan = test::AsanDeathTest;
 
 // A large block freed into the cache is poisoned: reading it through a stale pointer is reported.
 void read_cached_block() {

@@ -8,15 +8,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/asan.hpp"
 #include "emu_test_util.hpp"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define STRIDER_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STRIDER_TEST_ASAN 1
-#endif
-#endif
 
 namespace strider::emu::test {
 namespace {
@@ -46,20 +39,7 @@ __global__ void divergent_kernel(int* out) {
   out[threadIdx.x] = 1;
 }
 
-#if defined(STRIDER_TEST_ASAN)
-constexpr bool kAsan = true;
-#else
-constexpr bool kAsan = false;
-#endif
-
-class EmuSanitizer : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!kAsan) GTEST_SKIP() << "needs AddressSanitizer: configure with -DSTRIDER_SANITIZE=ON";
-    // The child re-runs this test from the start: no state inherited from other tests or threads.
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
-  }
-};
+using EmuSanitizer = strider::test::AsanDeathTest;
 
 void read_past_end() {
   const int n = 64;
