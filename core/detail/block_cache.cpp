@@ -12,13 +12,6 @@ void* BlockCache::take(std::size_t size) {
   return p;
 }
 
-void* BlockCache::take_fit(std::size_t size, std::size_t max_size, std::size_t& got) {
-  const auto it = by_size_.lower_bound(size);
-  if (it == by_size_.end() || it->first > max_size) return nullptr;
-  got = it->first;
-  return take(got);
-}
-
 void BlockCache::put(void* p, std::size_t size) {
   order_.push_back(Block{p, size});
   by_size_.emplace(size, std::prev(order_.end()));

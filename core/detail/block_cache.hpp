@@ -15,9 +15,6 @@ class BlockCache {
  public:
   // A cached block of exactly `size` bytes, removed from the cache; nullptr when there is none.
   void* take(std::size_t size);
-  // The smallest cached block of `size` to `max_size` bytes (its size in `got`), removed from the
-  // cache; nullptr when there is none.
-  void* take_fit(std::size_t size, std::size_t max_size, std::size_t& got);
   // Keeps `p` (a block of `size` bytes) for reuse.
   void put(void* p, std::size_t size);
   // Removes the block cached longest ago and returns it (its size in `size`); nullptr when empty.
