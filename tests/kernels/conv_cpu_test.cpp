@@ -42,6 +42,7 @@ TEST_P(ConvCpu, IntegersExactThreeThreads) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Problems, ConvCpu, ::testing::ValuesIn(all_problems()), param_name);
+INSTANTIATE_TEST_SUITE_P(MultiImageTiles, ConvCpu, ::testing::ValuesIn(multi_image_problems()), param_name);
 
 // The float64 reference obeys the adjoint identities of the three lowered operations:
 //   <conv2d_forward(x), u> = <x, conv2d_backward_data(u)>           (no bias)

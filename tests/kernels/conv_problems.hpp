@@ -167,6 +167,21 @@ inline std::vector<NamedProblem> dcgan_problems(int n, const std::string& suffix
   };
 }
 
+// Batches whose CPU column tiles hold several whole images, where the CPU path's fastest code runs
+// (backward-data's rows ordered for register stores, gy gathered and dcol scattered in place; the
+// generator's forwards through the same): DCGAN's 4x4-output layers at batch 4 with their real
+// channels, and an 8x8-output layer and its transpose at batch 16 with fewer channels (two
+// 12-channel blocks and a remainder; the real ones at batch 16 cost the float64 reference ~3 s
+// each). Batch 1 never reaches these tiles. For the CPU tests (too slow for the emulated device).
+inline std::vector<NamedProblem> multi_image_problems() {
+  std::vector<NamedProblem> out;
+  for (const NamedProblem& np : dcgan_problems(4, "_b4"))
+    if (np.name == "dcgan32_d3_b4" || np.name == "dcgan32_g2_b4") out.push_back(np);
+  out.push_back({"like_dcgan_8x8_out_b16", conv(16, 28, 16, 16, 40).kernel(4).stride(2).pad(1), false});
+  out.push_back({"like_dcgan_t_8x8_in_b16", conv_t(16, 40, 8, 8, 28).kernel(4).stride(2).pad(1).bias(), false});
+  return out;
+}
+
 // The full list: awkward cases, their matching transposed problems, DCGAN layers at batch 1
 // (batch > 1 is covered by the awkward cases and the PyTorch fixtures; batch 1 keeps the float64
 // reference on the full-width DCGAN layers affordable under the sanitizers).
