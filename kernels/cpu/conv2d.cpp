@@ -694,7 +694,11 @@ void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float
     }
     float* dense = t_scratch.weight_t.get(static_cast<std::size_t>(m * n));
     sync();  // the stage and offsets are complete
-    implicit_gemm(0, false, true, m, n, cols, SgemmIn{nullptr, 0, &col}, gy, 0.0f, SgemmOut{dense, n, nullptr});
+    // Multi-image tiles by dot products along the positions (sgemm_dot_nt: both operands are read
+    // along the positions, which the packed SGEMM has to transpose; B D.1: packing was 39% of the
+    // pass); else, or where it does not run, the packed SGEMM.
+    if (tl.single() || !sgemm_dot_nt(m, n, cols, col, gy_batch, 0.0f, dense, n))
+      implicit_gemm(0, false, true, m, n, cols, SgemmIn{nullptr, 0, &col}, gy, 0.0f, SgemmOut{dense, n, nullptr});
     float* gw_g = G.wg(gw, g);
     for (Idx j = 0; j < n; ++j) {  // gw_g[co][tap] = beta gw_g[co][tap] + dense[tap][co]; beta 0 overwrites
       float* row = gw_g + (blk.n0 + j) * G.Kred + blk.m0;

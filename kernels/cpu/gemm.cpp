@@ -166,6 +166,12 @@ bool sgemm_ex(std::uint64_t token, bool trans_a, bool trans_b, Idx M, Idx N, Idx
   return true;
 }
 
+bool sgemm_dot_nt(Idx M, Idx N, Idx K, const GatherMatrix& A, const GatherMatrix& B, float beta, float* C, Idx ldc) {
+  if (!float_uses_strider() || sgemm_best_isa() != GemmIsa::Avx512) return false;
+  sgemm_dot_nt_isa(GemmIsa::Avx512, M, N, K, A, B, beta, C, ldc);
+  return true;
+}
+
 const char* gemm_backend_name() {
   static const std::string name = [] {
 #if STRIDER_HAS_BLAS

@@ -106,6 +106,19 @@ bool sgemm_ex(std::uint64_t reuse_token, bool trans_a, bool trans_b, std::int64_
 void sgemm_ex_isa(GemmIsa isa, bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                   const SgemmIn& A, const SgemmIn& B, float beta, const SgemmOut& C, std::uint64_t reuse_token = 0);
 
+// C (M x N, row-major, ldc) = A . B^T + beta C with both operands given by offsets, A (M x K) and B
+// (N x K), by dot products along k: for K much larger than M and N, where sgemm_ex would spend
+// more time transposing its packed panels than multiplying (a first layer's backward-weight: 16
+// kernel taps x 64 channels over thousands of output positions, both read along the positions).
+// Fast where the column offsets step by 1 over long runs of k (an output row's positions), in 16
+// lanes. Returns false, touching nothing, where it does not run (no AVX-512, or
+// STRIDER_GEMM=openblas): use sgemm_ex then. On the calling thread.
+bool sgemm_dot_nt(std::int64_t M, std::int64_t N, std::int64_t K, const GatherMatrix& A, const GatherMatrix& B,
+                  float beta, float* C, std::int64_t ldc);
+// The same on `isa` (Avx512 only; DeviceError otherwise), for tests.
+void sgemm_dot_nt_isa(GemmIsa isa, std::int64_t M, std::int64_t N, std::int64_t K, const GatherMatrix& A,
+                      const GatherMatrix& B, float beta, float* C, std::int64_t ldc);
+
 // Internal: whether a BlasSingleThread is alive on this thread (the GEMMs then stay on it).
 bool gemm_single_thread_held();
 

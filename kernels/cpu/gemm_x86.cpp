@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <new>
 #include <string>
+#include <vector>
 
 #include <omp.h>
 
@@ -709,6 +710,83 @@ void sgemm_serial(const Blocking& bl, MicroKernel kernel, bool ta, bool tb, Idx 
   }
 }
 
+// ---- C = A . B^T by dot products over runs of k (sgemm_dot_nt) -------------------------------
+// A run of k along which both operands' column offsets step by 1: A(i, k) at a + row i's offset.
+struct DotRun {
+  Idx a, b, len;
+};
+
+// The MB x NB dot products of A rows a[0..MB) and B rows b[0..NB) (each row's base pointer) over
+// the runs, 16 k at a time, each reduced at the end: out[i NB + j]. 24 zmm accumulators, the MB A
+// vectors loaded once per step and each B vector once: MB + NB loads per MB NB FMAs.
+// (GCC 12's _mm512_reduce_add_ps: the false positive of kernel_avx512_at's extracts.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <int MB, int NB>
+__attribute__((target("avx512f,fma"))) void dot_block(const float* const* a, const float* const* b,
+                                                      const DotRun* runs, Idx nruns, float* out) {
+  __m512 acc[MB][NB];
+#pragma GCC unroll 4
+  for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 6
+    for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (Idx r = 0; r < nruns; ++r) {
+    const DotRun run = runs[r];
+    for (Idx v = 0; v < run.len; v += 16) {
+      const __mmask16 m = v + 16 <= run.len ? static_cast<__mmask16>(0xFFFF) : first_n(run.len - v);
+      __m512 av[MB];
+#pragma GCC unroll 4
+      for (int i = 0; i < MB; ++i) av[i] = _mm512_maskz_loadu_ps(m, a[i] + run.a + v);
+#pragma GCC unroll 6
+      for (int j = 0; j < NB; ++j) {
+        const __m512 bv = _mm512_maskz_loadu_ps(m, b[j] + run.b + v);
+#pragma GCC unroll 4
+        for (int i = 0; i < MB; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 6
+    for (int j = 0; j < NB; ++j) out[i * NB + j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+#pragma GCC diagnostic pop
+
+thread_local std::vector<DotRun> t_dot_runs;
+
+// C = A . B^T + beta C in 4 x 6 blocks of dot products (edge blocks repeat their last row or
+// column and keep only the valid results).
+void sgemm_dot_nt_avx512(Idx M, Idx N, Idx K, const GatherMatrix& A, const GatherMatrix& B, float beta, float* C,
+                         Idx ldc) {
+  constexpr int MB = 4, NB = 6;
+  std::vector<DotRun>& runs = t_dot_runs;
+  runs.clear();
+  for (Idx k = 0; k < K;) {
+    Idx e = k + 1;
+    while (e < K && A.col_offset[e] == A.col_offset[e - 1] + 1 && B.col_offset[e] == B.col_offset[e - 1] + 1) ++e;
+    runs.push_back({A.col_offset[k], B.col_offset[k], e - k});
+    k = e;
+  }
+  const float* a[MB];
+  const float* b[NB];
+  float out[MB * NB];
+  for (Idx i0 = 0; i0 < M; i0 += MB) {  // A's rows outer: their runs stay in L1 while B's stream
+    const Idx mb = std::min<Idx>(MB, M - i0);
+    for (int i = 0; i < MB; ++i) a[i] = A.base + A.row_offset[i0 + std::min<Idx>(i, mb - 1)];
+    for (Idx j0 = 0; j0 < N; j0 += NB) {
+      const Idx nb = std::min<Idx>(NB, N - j0);
+      for (int j = 0; j < NB; ++j) b[j] = B.base + B.row_offset[j0 + std::min<Idx>(j, nb - 1)];
+      dot_block<MB, NB>(a, b, runs.data(), static_cast<Idx>(runs.size()), out);
+      for (Idx i = 0; i < mb; ++i)
+        for (Idx j = 0; j < nb; ++j) {
+          float& c = C[(i0 + i) * ldc + j0 + j];
+          c = beta == 0.0f ? out[i * NB + j] : out[i * NB + j] + beta * c;
+        }
+    }
+  }
+}
+
 // Splits large products over OpenMP threads: each thread takes a slab of C (columns when N >= M,
 // else rows, in whole micro-tiles) and runs the serial nest on it with its own packing buffers.
 // Only the smaller operand is packed twice, a small cost next to the slab's FLOPs.
@@ -808,6 +886,20 @@ void sgemm_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, flo
 #endif
   }
   gemm_portable<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sgemm_dot_nt_isa(GemmIsa isa, Idx M, Idx N, Idx K, const GatherMatrix& A, const GatherMatrix& B, float beta,
+                      float* C, Idx ldc) {
+  if (isa != GemmIsa::Avx512 || !gemm_isa_available(isa))
+    STRIDER_THROW(DeviceError, "sgemm_dot_nt_isa: " << gemm_isa_name(isa)
+                                                    << " has no dot-product SGEMM on this CPU; it is AVX-512 only, "
+                                                       "where gemm_isa_available(GemmIsa::Avx512) says so");
+  if (M <= 0 || N <= 0) return;
+#if STRIDER_GEMM_X86
+  sgemm_dot_nt_avx512(M, N, std::max<Idx>(K, 0), A, B, beta, C, ldc);
+#else
+  (void)K, (void)A, (void)B, (void)beta, (void)C, (void)ldc;
+#endif
 }
 
 void sgemm_ex_isa(GemmIsa isa, bool trans_a, bool trans_b, Idx M, Idx N, Idx K, float alpha, const SgemmIn& A,

@@ -340,6 +340,52 @@ TEST_P(SgemmIsa, ScatteredCMatchesFloat64Reference) {
         }
 }
 
+// sgemm_dot_nt_isa: C = A . B^T + beta C, both operands gathered (Gathered: runs of `run` columns,
+// rows reversed, NaN between), against float64: sizes around its 4 x 6 blocks and 16-lane steps,
+// runs of 1 (no vector step is whole), 7, 16 and 19, K from 1 to long. Only AVX-512 has it.
+TEST_P(SgemmIsa, DotProductNtMatchesFloat64Reference) {
+  const GemmIsa isa = GetParam();
+  const float a = 1;
+  const Idx off = 0;
+  const GatherMatrix one{&a, &off, &off};
+  float c = 0;
+  if (isa != GemmIsa::Avx512 || !gemm_isa_available(isa)) {
+    EXPECT_THROW(sgemm_dot_nt_isa(isa, 1, 1, 1, one, one, 0.0f, &c, 1), DeviceError);
+    GTEST_SKIP() << "sgemm_dot_nt is AVX-512 only";
+  }
+  for (const Idx run : {1, 7, 16, 19})
+    for (const Idx M : {1, 4, 5, 16})
+      for (const Idx N : {1, 6, 7, 64})
+        for (const Idx K : {1, 15, 16, 33, 700}) {
+          const auto A = random_values<float>(M * K, 81 + M + K), B = random_values<float>(N * K, 82 + N + K);
+          const Gathered ag(A.data(), M, K, K, run), bg(B.data(), N, K, K, (run * 3) % 23 + 1);
+          const GatherMatrix am = ag.g(), bm = bg.g();
+          for (const float beta : {0.0f, 0.5f}) {
+            const Idx ldc = N + 3;
+            const auto C0 = random_values<float>(M * ldc, 83);
+            auto C = C0;
+            sgemm_dot_nt_isa(isa, M, N, K, am, bm, beta, C.data(), ldc);
+            for (Idx i = 0; i < M; ++i)
+              for (Idx j = 0; j < ldc; ++j) {
+                const auto at = static_cast<std::size_t>(i * ldc + j);
+                if (j >= N) {
+                  ASSERT_EQ(C[at], C0[at]) << "wrote past N";
+                  continue;
+                }
+                double dot = 0, mag = 0;
+                for (Idx k = 0; k < K; ++k) {
+                  const double t = double{A[static_cast<std::size_t>(i * K + k)]} * B[static_cast<std::size_t>(j * K + k)];
+                  dot += t, mag += std::abs(t);
+                }
+                const double ref = dot + beta * double{C0[at]};
+                ASSERT_LE(std::abs(C[at] - ref), 2e-6 * (mag + 1))
+                    << "runs of " << run << " M " << M << " N " << N << " K " << K << " beta " << beta << " C(" << i
+                    << ", " << j << ")";
+              }
+          }
+        }
+}
+
 INSTANTIATE_TEST_SUITE_P(Gemm, SgemmIsa, ::testing::ValuesIn(kIsas),
                          [](const ::testing::TestParamInfo<GemmIsa>& param_info) {
                            return std::string(gemm_isa_name(param_info.param));
