@@ -692,14 +692,18 @@ void backward_weight_step(const Geo& G, const float* xc, const float* gyc, float
       gy_batch = {G.yg(gyc, tl.n0, g), G.out_row.data() + blk.n0, G.out_col.data()};
       gy = {nullptr, 0, &gy_batch};
     }
-    float* dense = t_scratch.weight_t.get(static_cast<std::size_t>(m * n));
     sync();  // the stage and offsets are complete
-    // Multi-image tiles by dot products along the positions (sgemm_dot_nt: both operands are read
-    // along the positions, which the packed SGEMM has to transpose; B D.1: packing was 39% of the
-    // pass); else, or where it does not run, the packed SGEMM.
-    if (tl.single() || !sgemm_dot_nt(m, n, cols, col, gy_batch, 0.0f, dense, n))
-      implicit_gemm(0, false, true, m, n, cols, SgemmIn{nullptr, 0, &col}, gy, 0.0f, SgemmOut{dense, n, nullptr});
+    // Multi-image tiles: gW = gy . col^T straight into gW, by dot products along the positions
+    // (sgemm_dot_nt: both operands are read along the positions, which the packed SGEMM has to
+    // transpose; B D.1: packing was 39% of the pass). Else, or where it does not run, the packed
+    // SGEMM into the dense block.
     float* gw_g = G.wg(gw, g);
+    if (!tl.single() && sgemm_dot_nt(n, m, cols, gy_batch, col, beta, gw_g + blk.n0 * G.Kred + blk.m0, G.Kred)) {
+      sync();
+      return;
+    }
+    float* dense = t_scratch.weight_t.get(static_cast<std::size_t>(m * n));
+    implicit_gemm(0, false, true, m, n, cols, SgemmIn{nullptr, 0, &col}, gy, 0.0f, SgemmOut{dense, n, nullptr});
     for (Idx j = 0; j < n; ++j) {  // gw_g[co][tap] = beta gw_g[co][tap] + dense[tap][co]; beta 0 overwrites
       float* row = gw_g + (blk.n0 + j) * G.Kred + blk.m0;
       if (beta == 0.0f) {

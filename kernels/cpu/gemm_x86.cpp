@@ -717,8 +717,8 @@ struct DotRun {
 };
 
 // The MB x NB dot products of A rows a[0..MB) and B rows b[0..NB) (each row's base pointer) over
-// the runs, 16 k at a time, each reduced at the end: out[i NB + j]. 24 zmm accumulators, the MB A
-// vectors loaded once per step and each B vector once: MB + NB loads per MB NB FMAs.
+// the runs, 16 k at a time, each reduced at the end: out[i NB + j]. 24 zmm accumulators, the NB B
+// vectors loaded once per step and each A vector once: MB + NB loads per MB NB FMAs.
 // (GCC 12's _mm512_reduce_add_ps: the false positive of kernel_avx512_at's extracts.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -727,39 +727,40 @@ template <int MB, int NB>
 __attribute__((target("avx512f,fma"))) void dot_block(const float* const* a, const float* const* b,
                                                       const DotRun* runs, Idx nruns, float* out) {
   __m512 acc[MB][NB];
-#pragma GCC unroll 4
-  for (int i = 0; i < MB; ++i)
 #pragma GCC unroll 6
+  for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
   for (Idx r = 0; r < nruns; ++r) {
     const DotRun run = runs[r];
     for (Idx v = 0; v < run.len; v += 16) {
       const __mmask16 m = v + 16 <= run.len ? static_cast<__mmask16>(0xFFFF) : first_n(run.len - v);
-      __m512 av[MB];
+      __m512 bv[NB];
 #pragma GCC unroll 4
-      for (int i = 0; i < MB; ++i) av[i] = _mm512_maskz_loadu_ps(m, a[i] + run.a + v);
+      for (int j = 0; j < NB; ++j) bv[j] = _mm512_maskz_loadu_ps(m, b[j] + run.b + v);
 #pragma GCC unroll 6
-      for (int j = 0; j < NB; ++j) {
-        const __m512 bv = _mm512_maskz_loadu_ps(m, b[j] + run.b + v);
+      for (int i = 0; i < MB; ++i) {
+        const __m512 av = _mm512_maskz_loadu_ps(m, a[i] + run.a + v);
 #pragma GCC unroll 4
-        for (int i = 0; i < MB; ++i) acc[i][j] = _mm512_fmadd_ps(av[i], bv, acc[i][j]);
+        for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
       }
     }
   }
-#pragma GCC unroll 4
-  for (int i = 0; i < MB; ++i)
 #pragma GCC unroll 6
+  for (int i = 0; i < MB; ++i)
+#pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) out[i * NB + j] = _mm512_reduce_add_ps(acc[i][j]);
 }
 #pragma GCC diagnostic pop
 
 thread_local std::vector<DotRun> t_dot_runs;
 
-// C = A . B^T + beta C in 4 x 6 blocks of dot products (edge blocks repeat their last row or
-// column and keep only the valid results).
+// C = A . B^T + beta C in 6 x 4 blocks of dot products (edge blocks repeat their last row or
+// column and keep only the valid results). B's rows are the short side (a first layer's 16 or 48
+// taps, against 64 channels in A): 4 per block, read again for every block of A's rows.
 void sgemm_dot_nt_avx512(Idx M, Idx N, Idx K, const GatherMatrix& A, const GatherMatrix& B, float beta, float* C,
                          Idx ldc) {
-  constexpr int MB = 4, NB = 6;
+  constexpr int MB = 6, NB = 4;
   std::vector<DotRun>& runs = t_dot_runs;
   runs.clear();
   for (Idx k = 0; k < K;) {
@@ -771,7 +772,7 @@ void sgemm_dot_nt_avx512(Idx M, Idx N, Idx K, const GatherMatrix& A, const Gathe
   const float* a[MB];
   const float* b[NB];
   float out[MB * NB];
-  for (Idx i0 = 0; i0 < M; i0 += MB) {  // A's rows outer: their runs stay in L1 while B's stream
+  for (Idx i0 = 0; i0 < M; i0 += MB) {
     const Idx mb = std::min<Idx>(MB, M - i0);
     for (int i = 0; i < MB; ++i) a[i] = A.base + A.row_offset[i0 + std::min<Idx>(i, mb - 1)];
     for (Idx j0 = 0; j0 < N; j0 += NB) {
