@@ -60,7 +60,8 @@ using Idx = std::int64_t;
 constexpr Idx kColBufferFloats = Idx{1} << 20;         // 4 MiB per im2col / staging buffer
 constexpr Idx kMinTileColumns = 64;                    // narrower GEMMs waste most of the FMA units
 constexpr Idx kMaxWeightCopiesFloats = Idx{16} << 20;  // 64 MiB of per-thread gW copies (kBatch)
-constexpr Idx kSerialFlops = Idx{1} << 21;             // below this, threads cost more than they give
+constexpr Idx kSerialFlops = Idx{1} << 21;             // below this, threads cost more than they give,
+constexpr Idx kSerialFloats = Idx{1} << 17;            //   unless the pass touches this many floats
 
 // [begin, end) of part i of n items split into `parts` near-equal parts.
 struct Range { Idx begin, end; };
@@ -749,7 +750,7 @@ enum class Lowered { kForward, kBackwardData, kBackwardWeight };
 // ---------------------------------------------------------------------------------------------
 
 void fully_connected(Lowered op, const Geo& G, const float* xc_or_gxc, const float* w, const float* gyc_or_yc,
-                     float* out, int T) {
+                     float* out, int T, float beta = 1.0f) {
   const Conv2dLowered& l = G.l;
   const Idx ldx = Idx{l.Ci} * G.HiWi, ldy = l.Co;
 #pragma omp parallel num_threads(T)
@@ -760,10 +761,10 @@ void fully_connected(Lowered op, const Geo& G, const float* xc_or_gxc, const flo
         const Block b = gemm_block(l.N, G.Kg, t, nt);
         sgemm(false, true, b.m1 - b.m0, b.n1 - b.n0, G.Kred, xc_or_gxc + b.m0 * ldx + g * G.Kred, ldx,
               G.wg(w, g) + b.n0 * G.Kred, G.Kred, 1.0f, out + b.m0 * ldy + g * G.Kg + b.n0, ldy);
-      } else if (op == Lowered::kBackwardData) {  // out = gxc (bias prefilled), gyc_or_yc = gyc
+      } else if (op == Lowered::kBackwardData) {  // out = gxc (bias prefilled, or beta 0), gyc_or_yc = gyc
         const Block b = gemm_block(l.N, G.Kred, t, nt);
         sgemm(false, false, b.m1 - b.m0, b.n1 - b.n0, G.Kg, gyc_or_yc + b.m0 * ldy + g * G.Kg, ldy,
-              G.wg(w, g) + b.n0, G.Kred, 1.0f, out + b.m0 * ldx + g * G.Kred + b.n0, ldx);
+              G.wg(w, g) + b.n0, G.Kred, beta, out + b.m0 * ldx + g * G.Kred + b.n0, ldx);
       } else {  // out = gw, xc_or_gxc = xc, gyc_or_yc = gyc
         const Block b = gemm_block(G.Kg, G.Kred, t, nt);
         sgemm(true, false, b.m1 - b.m0, b.n1 - b.n0, l.N, gyc_or_yc + g * G.Kg + b.m0, ldy,
@@ -780,7 +781,10 @@ void fully_connected(Lowered op, const Geo& G, const float* xc_or_gxc, const flo
 // An explicit mode always gets every thread (tests run small problems through both modes).
 int thread_count(const Conv2dProblem& p, Conv2dParallel mode) {
   if (omp_in_parallel()) return 1;
-  if (mode == Conv2dParallel::kAuto && p.flops() < kSerialFlops) return 1;
+  // Few multiply-adds over much memory (a 1-channel layer's backward-data writes all of N C H W from
+  // N C H W MACs) still pays for a second thread: it halves the time spent streaming memory.
+  const Idx touched = p.input_size() + p.output_size() + p.weight_size();
+  if (mode == Conv2dParallel::kAuto && p.flops() < kSerialFlops && touched < kSerialFloats) return 1;
   return std::max(1, omp_get_max_threads());
 }
 
@@ -898,6 +902,10 @@ void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float
       for (Idx k = 0; k < G.Kred; ++k)
         w_rows[r * G.Kred + k] = w[r * G.Kred + G.row_order[static_cast<std::size_t>(k)]];
     G.w_rows = w_rows;
+  }
+  if (G.fully_connected && !bias) {  // one window covers all of gxc: every element written once
+    fully_connected(Lowered::kBackwardData, G, nullptr, w, gyc, gxc, T, 0.0f);
+    return;
   }
   // Every element of gxc is a sum of col2im contributions (or of none): start from bias or zero.
   const Idx planes = Idx{l.N} * l.Ci;
