@@ -6,7 +6,8 @@
 // is also measured and printed: on a quiet machine it should land near the computed value; on a
 // loaded one (other builds running) it is lower and says how much of the machine we had.
 // Caveats: AMD Zen 4 executes AVX-512 as two 256-bit halves (so the formula overstates it 2x when
-// AVX-512 is exposed), and a turbo clock above the reported maximum understates the peak.
+// AVX-512 is exposed; the measured AVX-512 loop then reads what the AVX2 one does), and a turbo
+// clock above the reported maximum understates the peak (the measured loops show it).
 //
 // CPU bytes/s: measured, a parallel copy of 128 MiB (counting bytes read + bytes written), best of
 // five. GPU: from the device attributes (see gpu_peak()).
@@ -108,22 +109,42 @@ __attribute__((target("avx2,fma"), noinline)) float fma_chains(long iterations) 
   _mm256_storeu_ps(out, s);
   return out[0];
 }
+
+// The same with 12 chains of 16 floats. Zen 4 runs each as two 256-bit halves (this loop then
+// measures what the AVX2 one does); Sapphire Rapids and Zen 5 have full-width pipes (twice).
+__attribute__((target("avx512f"), noinline)) float fma_chains_512(long iterations) {
+  __m512 acc[12];
+  const __m512 m = _mm512_set1_ps(0.9999999f), c = _mm512_set1_ps(1e-7f);
+  for (int i = 0; i < 12; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  for (long k = 0; k < iterations; ++k) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, c);
+  }
+  __m512 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
+  float out[16];
+  _mm512_storeu_ps(out, s);
+  return out[0];
+}
 #endif
 
-// FLOP/s of the FMA loop on all OpenMP threads, best of three (0 without AVX2).
-double measure_fma_flops() {
+// FLOP/s of the FMA loop on all OpenMP threads, best of three (0 without AVX2, or without AVX-512F
+// when `wide`).
+double measure_fma_flops(bool wide) {
 #if defined(__x86_64__)
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-  const long iterations = 20'000'000;
+  if (wide && !__builtin_cpu_supports("avx512f")) return 0;
+  const long iterations = wide ? 10'000'000 : 20'000'000;
+  const double flop_per_iteration = wide ? 12 * 16 * 2 : 10 * 8 * 2;
   double best = 0;
   for (int rep = 0; rep < 3; ++rep) {
     const auto t0 = Clock::now();
     float sink = 0;
 #pragma omp parallel reduction(+ : sink)
-    sink += fma_chains(iterations);
+    sink += wide ? fma_chains_512(iterations) : fma_chains(iterations);
     const double sec = seconds_since(t0);
     if (sink == 12345.f) std::cerr << "";  // keeps the loop alive
-    best = std::max(best, static_cast<double>(iterations) * 10 * 8 * 2 * cpu_threads() / sec);
+    best = std::max(best, static_cast<double>(iterations) * flop_per_iteration * cpu_threads() / sec);
   }
   return best;
 #else
@@ -178,14 +199,15 @@ const Peak& cpu_peak() {
     const double ghz = clock_ghz();
     const int flop_per_cycle = 2 * vector_lanes() * 2;
     const double computed = cores * ghz * 1e9 * flop_per_cycle;
-    const double measured = measure_fma_flops();
+    const double measured = measure_fma_flops(false), measured_512 = measure_fma_flops(true);
     const double override_gflops = env_double("STRIDER_BENCH_CPU_PEAK_GFLOPS", 0);
     p.flops = override_gflops > 0 ? override_gflops * 1e9 : computed;
     p.flops_how = (override_gflops > 0 ? "STRIDER_BENCH_CPU_PEAK_GFLOPS=" + fmt(override_gflops) + "; " : "") +
                   "computed " + std::to_string(cores) + " cores x " + fmt(ghz, 3) + " GHz x " +
                   std::to_string(flop_per_cycle) + " FLOP/cycle (2 FMA pipes x " + std::to_string(vector_lanes()) +
-                  " lanes x 2) = " + fmt(computed / 1e9) + " GFLOP/s; measured AVX2 FMA loop on " +
-                  std::to_string(cpu_threads()) + " threads: " + fmt(measured / 1e9) + " GFLOP/s";
+                  " lanes x 2) = " + fmt(computed / 1e9) + " GFLOP/s; measured FMA loop on " +
+                  std::to_string(cpu_threads()) + " threads: AVX2 " + fmt(measured / 1e9) + " GFLOP/s" +
+                  (measured_512 > 0 ? ", AVX-512 " + fmt(measured_512 / 1e9) + " GFLOP/s" : "");
     const double override_gbs = env_double("STRIDER_BENCH_CPU_BW_GBS", 0);
     const double bw = override_gbs > 0 ? override_gbs * 1e9 : measure_copy_bandwidth();
     p.bytes = bw;
