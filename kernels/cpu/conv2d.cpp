@@ -49,6 +49,7 @@
 #include <omp.h>
 
 #include <strider/core/error.hpp>
+#include <strider/kernels/cpu/conv2d_direct.hpp>
 #include <strider/kernels/cpu/gemm.hpp>
 #include <strider/kernels/cpu/strided.hpp>
 
@@ -849,6 +850,12 @@ void lowered_forward(const Conv2dLowered& l, const float* xc, const float* w, co
   if (G.fully_connected) {
     for (Idx i = 0; i < Idx{l.N} * l.Co; ++i) yc[i] = bias ? bias[i % l.Co] : 0.0f;
     fully_connected(Lowered::kForward, G, xc, w, nullptr, yc, T);
+    return;
+  }
+  // Small output maps: the direct path skips the padding's MACs and packs nothing but the weights
+  // (conv2d_direct.hpp). kAuto only: the explicit modes name this file's own splits (tests).
+  if (mode == Conv2dParallel::kAuto && conv2d_direct_supported(l)) {
+    conv2d_direct_forward(l, xc, w, bias, yc, T);
     return;
   }
   auto step = [&](int, Idx g, const Tile& tl, Buffers& buf, int t, int nt, auto&& sync) {

@@ -1,0 +1,122 @@
+// The CPU's direct convolution forward (kernels/cpu/conv2d_direct.hpp): problems built to take it
+// (each test first asserts that they do, so the list cannot silently stop covering the path),
+// checked through the public entry points (kAuto picks the direct path for the lowered forward:
+// conv2d forward, conv_transpose2d backward-data) against the float64 reference with random data
+// on 1 and 3 threads, and with small integers exactly; the entry point itself gives the same bits
+// on any thread count and refuses the shapes it does not handle. Skipped without AVX-512.
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <strider/core/error.hpp>
+#include <strider/kernels/cpu/conv2d_direct.hpp>
+#include <strider/kernels/cpu/gemm.hpp>
+
+#include "conv_backends.hpp"
+#include "conv_problems.hpp"
+
+namespace strider::test {
+namespace {
+
+using kernels::cpu::Conv2dParallel;
+namespace cpu = kernels::cpu;
+
+// Padding cut off at one end or both ends of a tile row, all rows of a window in the padding, 4- and
+// 8-wide tiles, an odd image count with 4-wide tiles (two images per tile, one left over), stride
+// 1 and 2 across, stride 3 down, dilation, groups, channel counts that leave a partial block of 8,
+// bias, batch 1, non-square maps.
+std::vector<NamedProblem> direct_problems() {
+  return {
+      {"direct_k4s2p1_8x8_bias", conv(3, 20, 16, 16, 64).kernel(4).stride(2).pad(1).bias(), false},
+      {"direct_k4s2p1_4x4_odd_batch", conv(3, 16, 8, 8, 32).kernel(4).stride(2).pad(1), false},
+      {"direct_k3s1p1_5x16", conv(2, 16, 5, 16, 32).kernel(3).pad(1), false},
+      {"direct_k3s1p1_4x4", conv(2, 17, 4, 4, 32).kernel(3).pad(1).bias(), false},
+      {"direct_dil2", conv(2, 16, 10, 18, 32).kernel(3).pad(1).dil(2), false},
+      {"direct_groups2", conv(2, 32, 8, 8, 64).kernel(3).pad(1).groups(2).bias(), false},
+      {"direct_stride3x2_k4x3", conv(2, 16, 14, 16, 32).kernel(4, 3).stride(3, 2).pad(1, 1), false},
+      {"direct_batch1_tall_pad", conv(1, 16, 3, 8, 32).kernel(3).pad(2, 1), false},
+      {"direct_rows_all_padding", conv(2, 16, 1, 8, 32).kernel(3).pad(3, 1).bias(), false},
+      // A 2-wide input padded to 4 outputs: one kernel column loses both ends of the tile row.
+      {"direct_both_ends_cut", conv(3, 16, 2, 2, 32).kernel(2, 1).pad(1, 1), false},
+      // Its backward-data is a direct forward (20 -> 64 channels, 16x16 -> 8x8).
+      {"direct_t_k4s2p1", conv_t(3, 64, 8, 8, 20).kernel(4).stride(2).pad(1), false},
+  };
+}
+
+std::string param_name(const ::testing::TestParamInfo<NamedProblem>& info) { return info.param.name; }
+
+class ConvDirect : public ::testing::TestWithParam<NamedProblem> {
+ protected:
+  void SetUp() override {
+    if (!cpu::gemm_isa_available(cpu::GemmIsa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512";
+    ASSERT_TRUE(cpu::conv2d_direct_supported(kernels::lower(GetParam().p)))
+        << GetParam().p << ": meant for the direct path, but it does not take it";
+  }
+};
+
+class ThreadCount {
+ public:
+  explicit ThreadCount(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~ThreadCount() { omp_set_num_threads(saved_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int saved_;
+};
+
+TEST_P(ConvDirect, RandomMatchesReference) {
+  const ConvCase c(GetParam().p, 31);
+  for (int threads : {1, 3}) {
+    ThreadCount tc(threads);
+    CpuBackend be(Conv2dParallel::kAuto);
+    check_backend(be, c);
+  }
+}
+
+TEST_P(ConvDirect, IntegersExact) {
+  ThreadCount tc(3);
+  const ConvCase c(GetParam().p, 32, /*integers=*/true);
+  CpuBackend be(Conv2dParallel::kAuto);
+  check_backend(be, c, {.exact = true});
+}
+
+// Every output is summed in one order, whatever the split: 1, 2 and 3 threads give the same bits.
+TEST_P(ConvDirect, SameBitsOnAnyThreadCount) {
+  const kernels::Conv2dLowered l = kernels::lower(GetParam().p);
+  const Idx in = Idx{l.N} * l.Ci * l.Hi * l.Wi, out = Idx{l.N} * l.Co * l.Ho * l.Wo;
+  const auto x = random_values<float>(in, 33), w = random_values<float>(Idx{l.Co} * l.ci_per_group() * l.R * l.S, 34);
+  const auto b = random_values<float>(l.Co, 35);
+  std::vector<float> y1(static_cast<std::size_t>(out)), y(static_cast<std::size_t>(out));
+  cpu::conv2d_direct_forward(l, x.data(), w.data(), b.data(), y1.data(), 1);
+  for (int threads : {2, 3}) {
+    cpu::conv2d_direct_forward(l, x.data(), w.data(), b.data(), y.data(), threads);
+    EXPECT_EQ(y, y1) << threads << " threads";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Problems, ConvDirect, ::testing::ValuesIn(direct_problems()), param_name);
+
+// Shapes outside the path go to the implicit GEMM; called anyway, the entry point says so.
+TEST(ConvDirectShapes, RefusesWhatItDoesNotHandle) {
+  const std::vector<NamedProblem> others = {
+      {"co_not_multiple_of_32", conv(2, 16, 16, 16, 48).kernel(4).stride(2).pad(1), false},
+      {"few_input_channels", conv(2, 3, 16, 16, 64).kernel(4).stride(2).pad(1), false},
+      {"wo_6", conv(2, 16, 12, 12, 32).kernel(4).stride(2).pad(1), false},
+      {"stride_w_3", conv(2, 16, 24, 24, 32).kernel(3).stride(3).pad(0), false},
+      {"pad_2_cuts_two_columns", conv(2, 16, 8, 8, 32).kernel(5).pad(2), false},
+      {"plane_over_256", conv(2, 16, 32, 32, 32).kernel(3).pad(1), false},
+  };
+  for (const NamedProblem& np : others) {
+    const kernels::Conv2dLowered l = kernels::lower(np.p);
+    EXPECT_FALSE(cpu::conv2d_direct_supported(l)) << np.name;
+    std::vector<float> buf(1 << 16);
+    EXPECT_THROW(cpu::conv2d_direct_forward(l, buf.data(), buf.data(), nullptr, buf.data(), 1), ValueError)
+        << np.name;
+  }
+}
+
+}  // namespace
+}  // namespace strider::test
