@@ -898,6 +898,11 @@ void lowered_backward_data(const Conv2dLowered& l, const float* gyc, const float
   Geo G(l, T);
   G.weights_token = sgemm_reuse_token();
   G.implicit = Geo::Implicit::kScatter;
+  // Small input maps: the direct path by stride phases (conv2d_direct.hpp), kAuto only.
+  if (mode == Conv2dParallel::kAuto && !G.fully_connected && conv2d_direct_backward_data_supported(l)) {
+    conv2d_direct_backward_data(l, gyc, w, bias, gxc, T);
+    return;
+  }
   const bool batch = use_batch_mode(mode, G, Lowered::kBackwardData, T);
   if (batch && !G.fully_connected && implicit_scatter(G, 1) && G.Cg >= 12 && l.Wo % 8 == 0) {
     // Rows in scatter_row_order, and the weights' columns with them (a copy per pass, ~1% of it).

@@ -9,7 +9,12 @@
 // column falls in the padding is never multiplied. Input channels go in blocks of 8 over a few
 // images at a time, so each block's weights are reused from L1 across 4 images' tiles.
 //
-// AVX-512 only; the callers fall back to the implicit GEMM where conv2d_direct_supported() says no.
+// Backward-data runs the same kernel once per stride phase: the input positions of one phase
+// (every s-th row and column) receive only the taps of that phase, a stride-1 convolution of gy
+// with those taps flipped; no multiply by an inserted zero or the padding, and each element of
+// grad_x written once.
+//
+// AVX-512 only; the callers fall back to the implicit GEMM where the *_supported functions say no.
 #pragma once
 
 #include <strider/kernels/conv2d.hpp>
@@ -28,5 +33,17 @@ bool conv2d_direct_supported(const Conv2dLowered& l);
 // one fixed order whatever the thread count.
 void conv2d_direct_forward(const Conv2dLowered& l, const float* x, const float* w, const float* bias, float* y,
                            int threads);
+
+// Whether conv2d_direct_backward_data handles `l`: no dilation, stride at most the kernel size in
+// each direction, and each stride phase a problem conv2d_direct_supported's rules accept (input
+// channels per group = l's output channels per group, at least 16; output channels per group = l's
+// input channels per group, a multiple of 32; the phase's columns 4 or a multiple of 8).
+bool conv2d_direct_backward_data_supported(const Conv2dLowered& l);
+
+// grad_x = conv2d backward-data of grad_y (+ bias per input channel: a conv_transpose2d forward's
+// bias), every element written (no need to clear grad_x first). ValueError when
+// !conv2d_direct_backward_data_supported(l). Same bits on any thread count.
+void conv2d_direct_backward_data(const Conv2dLowered& l, const float* grad_y, const float* w, const float* bias,
+                                 float* grad_x, int threads);
 
 }  // namespace strider::kernels::cpu

@@ -1,9 +1,11 @@
 // The CPU's direct convolution forward (kernels/cpu/conv2d_direct.hpp): problems built to take it
 // (each test first asserts that they do, so the list cannot silently stop covering the path),
-// checked through the public entry points (kAuto picks the direct path for the lowered forward:
-// conv2d forward, conv_transpose2d backward-data) against the float64 reference with random data
+// checked through the public entry points (kAuto picks the direct path for the lowered forward,
+// conv2d forward and conv_transpose2d backward-data, and for the lowered backward-data, conv2d
+// backward-data and conv_transpose2d forward) against the float64 reference with random data
 // on 1 and 3 threads, and with small integers exactly; the entry point itself gives the same bits
 // on any thread count and refuses the shapes it does not handle. Skipped without AVX-512.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,20 @@ std::vector<NamedProblem> direct_problems() {
   };
 }
 
+// Backward-data by stride phases (output channels of a phase = the lowered input channels, a
+// multiple of 32): stride 2 with a 4x4 and a 3x3 kernel (phases with one and with two taps per
+// direction, an odd input height so the phases differ in size), stride 1, groups, an odd batch
+// with 4-wide phase rows, and a conv_transpose2d forward with bias (its lowered backward-data).
+std::vector<NamedProblem> direct_backward_data_problems() {
+  return {
+      {"direct_bwd_k4s2p1_16_to_8", conv(3, 32, 16, 16, 16).kernel(4).stride(2).pad(1), false},
+      {"direct_bwd_k4s2p1_groups_odd_batch", conv(3, 64, 8, 8, 32).kernel(4).stride(2).pad(1).groups(2), false},
+      {"direct_bwd_k3s1p1", conv(2, 32, 8, 8, 16).kernel(3).pad(1), false},
+      {"direct_bwd_k3s2p1_15x16", conv(2, 32, 15, 16, 16).kernel(3).stride(2).pad(1), false},
+      {"direct_bwd_t_bias", conv_t(3, 16, 4, 4, 32).kernel(4).stride(2).pad(1).bias(), false},
+  };
+}
+
 std::string param_name(const ::testing::TestParamInfo<NamedProblem>& info) { return info.param.name; }
 
 class ConvDirect : public ::testing::TestWithParam<NamedProblem> {
@@ -53,6 +69,15 @@ class ConvDirect : public ::testing::TestWithParam<NamedProblem> {
     if (!cpu::gemm_isa_available(cpu::GemmIsa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512";
     ASSERT_TRUE(cpu::conv2d_direct_supported(kernels::lower(GetParam().p)))
         << GetParam().p << ": meant for the direct path, but it does not take it";
+  }
+};
+
+class ConvDirectBackwardData : public ::testing::TestWithParam<NamedProblem> {
+ protected:
+  void SetUp() override {
+    if (!cpu::gemm_isa_available(cpu::GemmIsa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512";
+    ASSERT_TRUE(cpu::conv2d_direct_backward_data_supported(kernels::lower(GetParam().p)))
+        << GetParam().p << ": meant for the direct backward-data, but it does not take it";
   }
 };
 
@@ -67,8 +92,8 @@ class ThreadCount {
   int saved_;
 };
 
-TEST_P(ConvDirect, RandomMatchesReference) {
-  const ConvCase c(GetParam().p, 31);
+void random_matches_reference(const Conv2dProblem& p) {
+  const ConvCase c(p, 31);
   for (int threads : {1, 3}) {
     ThreadCount tc(threads);
     CpuBackend be(Conv2dParallel::kAuto);
@@ -76,28 +101,47 @@ TEST_P(ConvDirect, RandomMatchesReference) {
   }
 }
 
-TEST_P(ConvDirect, IntegersExact) {
+void integers_exact(const Conv2dProblem& p) {
   ThreadCount tc(3);
-  const ConvCase c(GetParam().p, 32, /*integers=*/true);
+  const ConvCase c(p, 32, /*integers=*/true);
   CpuBackend be(Conv2dParallel::kAuto);
   check_backend(be, c, {.exact = true});
 }
 
 // Every output is summed in one order, whatever the split: 1, 2 and 3 threads give the same bits.
-TEST_P(ConvDirect, SameBitsOnAnyThreadCount) {
-  const kernels::Conv2dLowered l = kernels::lower(GetParam().p);
-  const Idx in = Idx{l.N} * l.Ci * l.Hi * l.Wi, out = Idx{l.N} * l.Co * l.Ho * l.Wo;
+void same_bits_on_any_thread_count(const Conv2dProblem& p, bool backward_data) {
+  const kernels::Conv2dLowered l = kernels::lower(p);
+  const Idx xs = Idx{l.N} * l.Ci * l.Hi * l.Wi, ys = Idx{l.N} * l.Co * l.Ho * l.Wo;
+  const Idx in = backward_data ? ys : xs, out = backward_data ? xs : ys;
   const auto x = random_values<float>(in, 33), w = random_values<float>(Idx{l.Co} * l.ci_per_group() * l.R * l.S, 34);
-  const auto b = random_values<float>(l.Co, 35);
-  std::vector<float> y1(static_cast<std::size_t>(out)), y(static_cast<std::size_t>(out));
-  cpu::conv2d_direct_forward(l, x.data(), w.data(), b.data(), y1.data(), 1);
+  const auto b = random_values<float>(backward_data ? l.Ci : l.Co, 35);
+  const auto run = [&](std::vector<float>& y, int threads) {
+    if (backward_data) {
+      cpu::conv2d_direct_backward_data(l, x.data(), w.data(), b.data(), y.data(), threads);
+    } else {
+      cpu::conv2d_direct_forward(l, x.data(), w.data(), b.data(), y.data(), threads);
+    }
+  };
+  std::vector<float> y1(static_cast<std::size_t>(out), NAN), y(static_cast<std::size_t>(out), NAN);
+  run(y1, 1);
+  for (float v : y1) ASSERT_FALSE(std::isnan(v)) << "an output element was not written";
   for (int threads : {2, 3}) {
-    cpu::conv2d_direct_forward(l, x.data(), w.data(), b.data(), y.data(), threads);
+    run(y, threads);
     EXPECT_EQ(y, y1) << threads << " threads";
   }
 }
 
+TEST_P(ConvDirect, RandomMatchesReference) { random_matches_reference(GetParam().p); }
+TEST_P(ConvDirect, IntegersExact) { integers_exact(GetParam().p); }
+TEST_P(ConvDirect, SameBitsOnAnyThreadCount) { same_bits_on_any_thread_count(GetParam().p, false); }
+
+TEST_P(ConvDirectBackwardData, RandomMatchesReference) { random_matches_reference(GetParam().p); }
+TEST_P(ConvDirectBackwardData, IntegersExact) { integers_exact(GetParam().p); }
+TEST_P(ConvDirectBackwardData, SameBitsOnAnyThreadCount) { same_bits_on_any_thread_count(GetParam().p, true); }
+
 INSTANTIATE_TEST_SUITE_P(Problems, ConvDirect, ::testing::ValuesIn(direct_problems()), param_name);
+INSTANTIATE_TEST_SUITE_P(Problems, ConvDirectBackwardData, ::testing::ValuesIn(direct_backward_data_problems()),
+                         param_name);
 
 // Shapes outside the path go to the implicit GEMM; called anyway, the entry point says so.
 TEST(ConvDirectShapes, RefusesWhatItDoesNotHandle) {
@@ -114,6 +158,19 @@ TEST(ConvDirectShapes, RefusesWhatItDoesNotHandle) {
     EXPECT_FALSE(cpu::conv2d_direct_supported(l)) << np.name;
     std::vector<float> buf(1 << 16);
     EXPECT_THROW(cpu::conv2d_direct_forward(l, buf.data(), buf.data(), nullptr, buf.data(), 1), ValueError)
+        << np.name;
+  }
+  const std::vector<NamedProblem> others_bwd = {
+      {"ci_not_multiple_of_32", conv(2, 48, 16, 16, 16).kernel(4).stride(2).pad(1), false},
+      {"dilated", conv(2, 32, 16, 16, 16).kernel(3).pad(2).dil(2), false},
+      {"stride_above_kernel", conv(2, 32, 16, 16, 16).kernel(1).stride(2), false},
+      {"few_output_channels", conv(2, 32, 16, 16, 8).kernel(4).stride(2).pad(1), false},
+  };
+  for (const NamedProblem& np : others_bwd) {
+    const kernels::Conv2dLowered l = kernels::lower(np.p);
+    EXPECT_FALSE(cpu::conv2d_direct_backward_data_supported(l)) << np.name;
+    std::vector<float> buf(1 << 16);
+    EXPECT_THROW(cpu::conv2d_direct_backward_data(l, buf.data(), buf.data(), nullptr, buf.data(), 1), ValueError)
         << np.name;
   }
 }
