@@ -956,6 +956,11 @@ void lowered_backward_weight(const Conv2dLowered& l, const float* xc, const floa
     if (l.N > 0) fully_connected(Lowered::kBackwardWeight, G, xc, nullptr, gyc, gw, T);
     return;
   }
+  // Small output maps: the direct path (conv2d_direct.hpp), kAuto only.
+  if (mode == Conv2dParallel::kAuto && conv2d_direct_backward_weight_supported(l)) {
+    conv2d_direct_backward_weight(l, xc, gyc, gw, T);
+    return;
+  }
   if (!use_batch_mode(mode, G, Lowered::kBackwardWeight, T) || T == 1) {
     std::fill(gw, gw + wsize, 0.0f);
     auto step = [&](int, Idx g, const Tile& tl, Buffers& buf, int t, int nt, auto&& sync) {

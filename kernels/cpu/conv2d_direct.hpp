@@ -46,4 +46,15 @@ bool conv2d_direct_backward_data_supported(const Conv2dLowered& l);
 void conv2d_direct_backward_data(const Conv2dLowered& l, const float* grad_y, const float* w, const float* bias,
                                  float* grad_x, int threads);
 
+// Whether conv2d_direct_backward_weight handles `l`: AVX-512F, output channels per group a
+// multiple of 32, input channels per group a multiple of 8 and at least 16, Ho Wo <= 256.
+bool conv2d_direct_backward_weight_supported(const Conv2dLowered& l);
+
+// grad_w (Co, Ci / groups, R, S) = sum over the batch of gy (x) x windows, every element written:
+// a tile is 32 output channels x 8 input channels at one tap, summed over the positions whose
+// window reads inside the input only (no padding MAC, no im2col). ValueError when
+// !conv2d_direct_backward_weight_supported(l). Same bits on any thread count.
+void conv2d_direct_backward_weight(const Conv2dLowered& l, const float* x, const float* grad_y, float* grad_w,
+                                   int threads);
+
 }  // namespace strider::kernels::cpu

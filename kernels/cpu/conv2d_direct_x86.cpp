@@ -337,6 +337,187 @@ void run_plans(const std::vector<Plan>& plans, const float* x, const float* w, c
     }
   }
 }
+
+// ---- backward-weight ------------------------------------------------------------------------
+// gW[o][c][r][s] = sum over images and output positions (p, q) of gy[o](p, q) x[c](p s_h - p_h +
+// r d_h, q s_w - p_w + s d_w). A tile is 32 output channels (lanes) x 8 input channels at one tap
+// (r, s): the 8 share the rectangle of positions whose input is inside the image, so the loop runs
+// over that rectangle only (no padding MAC) and needs no template per border. gy is first copied
+// position-major ([n][p][q][o]) so that 32 channels of a position are two vector loads; x is read
+// where it lies (8 channel planes, one broadcast each). Items: (group, 32 outputs, 8 inputs). The
+// batch goes in chunks whose x and gy fit in L2 (~kWgChunkBytes); for each chunk every item loads
+// each tap's 16 accumulators from its sums, runs them over the chunk's positions and stores them
+// back (so x is read from L2 once per 32 outputs and gy once per 8 inputs); the sums go to gW at
+// the end. Each element is summed image by image, position by position, whatever the threads.
+constexpr int kWgChannels = 8;
+constexpr Idx kWgPositions = 256;
+constexpr Idx kWgChunkBytes = Idx{512} << 10;
+
+struct WeightGradTile {
+  const float* x;   // channel c0 of image n (group applied)
+  Idx plane, W;     // input plane, row
+  const float* gy;  // gy_t of image n at output channel o0: position (p, q) at + (p Q + q) ld
+  Idx ld, Q;
+  int p_lo, p_hi, q_lo, q_hi;  // positions whose input for this tap is inside the image
+  Idx x_row0, x_col0;          // input row and column of position (0, 0) for this tap
+  int stride_h, stride_w;
+};
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// dst[p 32 + o] = src[o plane + p] for 16 channels o (dst already offset to the first) and
+// positions [0, n): 16 x 16 blocks transposed in registers, the last block masked.
+__attribute__((target("avx512f"))) void channels_to_positions(const float* src, Idx plane, Idx n, float* dst) {
+  for (Idx p0 = 0; p0 < n; p0 += 16) {
+    const Idx left = std::min<Idx>(16, n - p0);
+    const __mmask16 m = static_cast<__mmask16>((1u << left) - 1u);
+    __m512 r[16];
+    for (int o = 0; o < 16; ++o) r[o] = _mm512_maskz_loadu_ps(m, src + o * plane + p0);
+    // 16 x 16 transpose: 32-bit, 64-bit, 128-bit and 256-bit interleaves.
+    __m512 t[16];
+    for (int i = 0; i < 8; ++i) {
+      t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 2; ++j) {
+        const __m512d a = _mm512_castps_pd(t[4 * i + j]), b = _mm512_castps_pd(t[4 * i + 2 + j]);
+        r[4 * i + j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        r[4 * i + 2 + j] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+      }
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 4; ++j) {
+        t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+        t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
+      }
+    for (int j = 0; j < 8; ++j) {
+      r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+      r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
+    }
+    // r[k] now holds position p0 + perm(k): undo the interleaves' order.
+    static constexpr int kOrder[16] = {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15};
+    for (int k = 0; k < 16; ++k) {
+      const int pos = kOrder[k];
+      if (pos < left) _mm512_storeu_ps(dst + (p0 + pos) * kCoBlock, r[k]);
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void weight_grad_tile(const WeightGradTile* tiles, int count, float* acc_io) {
+  __m512 acc[kWgChannels][2];
+  for (int i = 0; i < kWgChannels; ++i) {
+    acc[i][0] = _mm512_loadu_ps(acc_io + i * 32);
+    acc[i][1] = _mm512_loadu_ps(acc_io + i * 32 + 16);
+  }
+  for (int t = 0; t < count; ++t) {  // one image each
+    const WeightGradTile& w = tiles[t];
+    for (int p = w.p_lo; p < w.p_hi; ++p) {
+      const float* xr = w.x + (w.x_row0 + Idx{p} * w.stride_h) * w.W + w.x_col0 + Idx{w.q_lo} * w.stride_w;
+      const float* gr = w.gy + (Idx{p} * w.Q + w.q_lo) * w.ld;
+      const float* x1 = xr + w.plane;
+      const float* x2 = xr + 2 * w.plane;
+      const float* x3 = xr + 3 * w.plane;
+      const float* x4 = xr + 4 * w.plane;
+      const float* x5 = xr + 5 * w.plane;
+      const float* x6 = xr + 6 * w.plane;
+      const float* x7 = xr + 7 * w.plane;
+      for (int q = w.q_lo; q < w.q_hi; ++q) {
+        const Idx o = Idx{q - w.q_lo} * w.stride_w;
+        const __m512 g0 = _mm512_loadu_ps(gr), g1 = _mm512_loadu_ps(gr + 16);
+        gr += w.ld;
+        const float* xs[kWgChannels] = {xr, x1, x2, x3, x4, x5, x6, x7};
+#pragma GCC unroll 8
+        for (int i = 0; i < kWgChannels; ++i) {
+          const __m512 b = _mm512_set1_ps(xs[i][o]);
+          acc[i][0] = _mm512_fmadd_ps(b, g0, acc[i][0]);
+          acc[i][1] = _mm512_fmadd_ps(b, g1, acc[i][1]);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < kWgChannels; ++i) {
+    _mm512_storeu_ps(acc_io + i * 32, acc[i][0]);
+    _mm512_storeu_ps(acc_io + i * 32 + 16, acc[i][1]);
+  }
+}
+#pragma GCC diagnostic pop
+
+// [lo, hi) of output indices v in [0, n) with 0 <= v stride - pad + k dil < in.
+void valid_range(int n, int stride, int pad, int k, int dil, int in, int* lo, int* hi) {
+  int a = 0, b = n;
+  while (a < b && Idx{a} * stride - pad + Idx{k} * dil < 0) ++a;
+  while (b > a && Idx{b - 1} * stride - pad + Idx{k} * dil >= in) --b;
+  *lo = a;
+  *hi = b;
+}
+
+bool weight_grad_supported(const Conv2dLowered& l) {
+  if (!enabled_by_environment() || !gemm_isa_available(GemmIsa::Avx512)) return false;
+  if (l.N < 1 || l.groups < 1 || l.co_per_group() % kCoBlock != 0 || l.co_per_group() < kCoBlock) return false;
+  if (l.ci_per_group() % kWgChannels != 0 || l.ci_per_group() < 16) return false;
+  return Idx{l.Ho} * l.Wo <= kMaxOutputPlane && l.Ho >= 1 && l.Wo >= 1;
+}
+
+void run_weight_grad(const Conv2dLowered& l, const float* x, const float* gy, float* gw, int threads) {
+  const Idx Cg = l.ci_per_group(), Kg = l.co_per_group(), RS = Idx{l.R} * l.S;
+  const Idx HiWi = Idx{l.Hi} * l.Wi, HoWo = Idx{l.Ho} * l.Wo;
+  const Idx o_blocks = Kg / kCoBlock, c_blocks = Cg / kWgChannels;
+  const Idx items = Idx{l.groups} * c_blocks, item_size = RS * kWgChannels * Kg;
+  // Images per chunk: enough output positions (~kWgPositions) that an accumulator's load and store
+  // are a small part of its run.
+  const Idx chunk = std::max<Idx>(1, kWgPositions / std::max<Idx>(1, HoWo));
+  // gy by blocks of 32 output channels, position-major within each: [n][Co / 32][p][q][32].
+  std::vector<float>& gyt_buf = t_buffers.weights;
+  gyt_buf.resize(static_cast<std::size_t>(Idx{l.N} * HoWo * l.Co));
+  float* gyt = gyt_buf.data();
+#pragma omp parallel num_threads(std::max(1, threads))
+  {
+#pragma omp for schedule(static)
+    for (Idx nb = 0; nb < Idx{l.N} * (l.Co / 16); ++nb) {  // (image, 16 channels)
+      const Idx n = nb / (l.Co / 16), o16 = nb % (l.Co / 16) * 16;
+      channels_to_positions(gy + (n * l.Co + o16) * HoWo, HoWo, HoWo,
+                            gyt + (n * l.Co + o16 / kCoBlock * kCoBlock) * HoWo + o16 % kCoBlock);
+    }
+    std::vector<float>& sums = t_buffers.part;  // the item's gW: [o block][tap][8 inputs][32 outputs]
+    sums.resize(static_cast<std::size_t>(item_size));
+    std::vector<WeightGradTile> tiles(static_cast<std::size_t>(chunk));
+#pragma omp for schedule(dynamic, 1)
+    for (Idx item = 0; item < items; ++item) {
+      const Idx grp = item / c_blocks, cb = item % c_blocks, c0 = grp * Cg + cb * kWgChannels;
+      std::fill(sums.begin(), sums.end(), 0.0f);
+      for (Idx n0 = 0; n0 < l.N; n0 += chunk) {
+        const int count = static_cast<int>(std::min<Idx>(chunk, l.N - n0));
+        for (int r = 0; r < l.R; ++r)
+          for (int s = 0; s < l.S; ++s) {
+            WeightGradTile t{};
+            t.plane = HiWi, t.W = l.Wi, t.ld = kCoBlock, t.Q = l.Wo, t.stride_h = l.stride_h, t.stride_w = l.stride_w;
+            valid_range(l.Ho, l.stride_h, l.pad_h, r, l.dil_h, l.Hi, &t.p_lo, &t.p_hi);
+            valid_range(l.Wo, l.stride_w, l.pad_w, s, l.dil_w, l.Wi, &t.q_lo, &t.q_hi);
+            if (t.p_lo >= t.p_hi || t.q_lo >= t.q_hi) continue;
+            t.x_row0 = Idx{r} * l.dil_h - l.pad_h, t.x_col0 = Idx{s} * l.dil_w - l.pad_w;
+            for (Idx ob = 0; ob < o_blocks; ++ob) {
+              const Idx o0 = grp * Kg + ob * kCoBlock;
+              for (int i = 0; i < count; ++i) {
+                WeightGradTile& ti = tiles[static_cast<std::size_t>(i)];
+                ti = t;
+                ti.x = x + ((n0 + i) * l.Ci + c0) * HiWi;
+                ti.gy = gyt + ((n0 + i) * l.Co + o0) * HoWo;
+              }
+              weight_grad_tile(tiles.data(), count,
+                               sums.data() + (ob * RS + Idx{r} * l.S + s) * kWgChannels * kCoBlock);
+            }
+          }
+      }
+      for (Idx ob = 0; ob < o_blocks; ++ob)
+        for (Idx o = 0; o < kCoBlock; ++o)
+          for (Idx i = 0; i < kWgChannels; ++i)
+            for (Idx t = 0; t < RS; ++t)
+              gw[((grp * Kg + ob * kCoBlock + o) * Cg + cb * kWgChannels + i) * RS + t] =
+                  sums[static_cast<std::size_t>(((ob * RS + t) * kWgChannels + i) * kCoBlock + o)];
+    }
+  }
+}
 #endif
 
 }  // namespace
@@ -356,6 +537,26 @@ bool conv2d_direct_backward_data_supported(const Conv2dLowered& l) {
 #else
   (void)l;
   return false;
+#endif
+}
+
+bool conv2d_direct_backward_weight_supported(const Conv2dLowered& l) {
+#if STRIDER_DIRECT_X86
+  return weight_grad_supported(l);
+#else
+  (void)l;
+  return false;
+#endif
+}
+
+void conv2d_direct_backward_weight(const Conv2dLowered& l, const float* x, const float* gy, float* gw, int threads) {
+  STRIDER_CHECK(conv2d_direct_backward_weight_supported(l), ValueError,
+                "conv2d_direct_backward_weight: this convolution (or this CPU) is not one the direct path handles; "
+                "check conv2d_direct_backward_weight_supported() first");
+#if STRIDER_DIRECT_X86
+  run_weight_grad(l, x, gy, gw, threads);
+#else
+  (void)x, (void)gy, (void)gw, (void)threads;
 #endif
 }
 

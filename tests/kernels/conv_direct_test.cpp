@@ -1,8 +1,8 @@
 // The CPU's direct convolution forward (kernels/cpu/conv2d_direct.hpp): problems built to take it
 // (each test first asserts that they do, so the list cannot silently stop covering the path),
 // checked through the public entry points (kAuto picks the direct path for the lowered forward,
-// conv2d forward and conv_transpose2d backward-data, and for the lowered backward-data, conv2d
-// backward-data and conv_transpose2d forward) against the float64 reference with random data
+// conv2d forward and conv_transpose2d backward-data, for the lowered backward-data, conv2d
+// backward-data and conv_transpose2d forward, and for both ops' backward-weight) against the float64 reference with random data
 // on 1 and 3 threads, and with small integers exactly; the entry point itself gives the same bits
 // on any thread count and refuses the shapes it does not handle. Skipped without AVX-512.
 #include <cmath>
@@ -40,6 +40,8 @@ std::vector<NamedProblem> direct_problems() {
       {"direct_stride3x2_k4x3", conv(2, 16, 14, 16, 32).kernel(4, 3).stride(3, 2).pad(1, 1), false},
       {"direct_batch1_tall_pad", conv(1, 16, 3, 8, 32).kernel(3).pad(2, 1), false},
       {"direct_rows_all_padding", conv(2, 16, 1, 8, 32).kernel(3).pad(3, 1).bias(), false},
+      // Stride 2 down a 1-row input: kernel rows 0 and 2 read only padding (above, below).
+      {"direct_kernel_rows_never_inside", conv(2, 16, 1, 16, 32).kernel(3).stride(2, 1).pad(1), false},
       // A 2-wide input padded to 4 outputs: one kernel column loses both ends of the tile row.
       {"direct_both_ends_cut", conv(3, 16, 2, 2, 32).kernel(2, 1).pad(1, 1), false},
       // Its backward-data is a direct forward (20 -> 64 channels, 16x16 -> 8x8).
@@ -61,6 +63,16 @@ std::vector<NamedProblem> direct_backward_data_problems() {
   };
 }
 
+// Backward-weight (32 output x 8 input channels per tile, summed over the positions whose window is
+// inside the input): the direct problems with 8k input channels, and a conv_transpose2d's.
+std::vector<NamedProblem> direct_backward_weight_problems() {
+  std::vector<NamedProblem> out;
+  for (const NamedProblem& np : direct_problems())
+    if (np.p.C % 8 == 0 && !np.p.transposed) out.push_back(np);
+  out.push_back({"direct_bwdw_t_k4s2p1", conv_t(3, 32, 8, 8, 16).kernel(4).stride(2).pad(1).bias(), false});
+  return out;
+}
+
 std::string param_name(const ::testing::TestParamInfo<NamedProblem>& info) { return info.param.name; }
 
 class ConvDirect : public ::testing::TestWithParam<NamedProblem> {
@@ -78,6 +90,15 @@ class ConvDirectBackwardData : public ::testing::TestWithParam<NamedProblem> {
     if (!cpu::gemm_isa_available(cpu::GemmIsa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512";
     ASSERT_TRUE(cpu::conv2d_direct_backward_data_supported(kernels::lower(GetParam().p)))
         << GetParam().p << ": meant for the direct backward-data, but it does not take it";
+  }
+};
+
+class ConvDirectBackwardWeight : public ::testing::TestWithParam<NamedProblem> {
+ protected:
+  void SetUp() override {
+    if (!cpu::gemm_isa_available(cpu::GemmIsa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512";
+    ASSERT_TRUE(cpu::conv2d_direct_backward_weight_supported(kernels::lower(GetParam().p)))
+        << GetParam().p << ": meant for the direct backward-weight, but it does not take it";
   }
 };
 
@@ -109,6 +130,20 @@ void integers_exact(const Conv2dProblem& p) {
 }
 
 // Every output is summed in one order, whatever the split: 1, 2 and 3 threads give the same bits.
+void same_weight_grad_bits_on_any_thread_count(const Conv2dProblem& p) {
+  const kernels::Conv2dLowered l = kernels::lower(p);
+  const Idx xs = Idx{l.N} * l.Ci * l.Hi * l.Wi, ys = Idx{l.N} * l.Co * l.Ho * l.Wo;
+  const Idx ws = Idx{l.Co} * l.ci_per_group() * l.R * l.S;
+  const auto x = random_values<float>(xs, 36), gy = random_values<float>(ys, 37);
+  std::vector<float> gw1(static_cast<std::size_t>(ws), NAN), gw(static_cast<std::size_t>(ws), NAN);
+  cpu::conv2d_direct_backward_weight(l, x.data(), gy.data(), gw1.data(), 1);
+  for (float v : gw1) ASSERT_FALSE(std::isnan(v)) << "a weight-gradient element was not written";
+  for (int threads : {2, 3}) {
+    cpu::conv2d_direct_backward_weight(l, x.data(), gy.data(), gw.data(), threads);
+    EXPECT_EQ(gw, gw1) << threads << " threads";
+  }
+}
+
 void same_bits_on_any_thread_count(const Conv2dProblem& p, bool backward_data) {
   const kernels::Conv2dLowered l = kernels::lower(p);
   const Idx xs = Idx{l.N} * l.Ci * l.Hi * l.Wi, ys = Idx{l.N} * l.Co * l.Ho * l.Wo;
@@ -139,7 +174,18 @@ TEST_P(ConvDirectBackwardData, RandomMatchesReference) { random_matches_referenc
 TEST_P(ConvDirectBackwardData, IntegersExact) { integers_exact(GetParam().p); }
 TEST_P(ConvDirectBackwardData, SameBitsOnAnyThreadCount) { same_bits_on_any_thread_count(GetParam().p, true); }
 
+TEST_P(ConvDirectBackwardWeight, RandomMatchesReference) { random_matches_reference(GetParam().p); }
+TEST_P(ConvDirectBackwardWeight, IntegersExact) { integers_exact(GetParam().p); }
+TEST_P(ConvDirectBackwardWeight, SameBitsOnAnyThreadCount) {
+  same_weight_grad_bits_on_any_thread_count(GetParam().p);
+}
+
 INSTANTIATE_TEST_SUITE_P(Problems, ConvDirect, ::testing::ValuesIn(direct_problems()), param_name);
+INSTANTIATE_TEST_SUITE_P(Problems, ConvDirectBackwardWeight, ::testing::ValuesIn(direct_backward_weight_problems()),
+                         param_name);
+TEST(ConvDirectShapes, BackwardWeightCoversMostDirectProblems) {
+  EXPECT_GE(direct_backward_weight_problems().size(), 8u);  // the filter above must not empty the list
+}
 INSTANTIATE_TEST_SUITE_P(Problems, ConvDirectBackwardData, ::testing::ValuesIn(direct_backward_data_problems()),
                          param_name);
 
@@ -166,6 +212,17 @@ TEST(ConvDirectShapes, RefusesWhatItDoesNotHandle) {
       {"stride_above_kernel", conv(2, 32, 16, 16, 16).kernel(1).stride(2), false},
       {"few_output_channels", conv(2, 32, 16, 16, 8).kernel(4).stride(2).pad(1), false},
   };
+  const std::vector<NamedProblem> others_bwdw = {
+      {"inputs_not_multiple_of_8", conv(2, 20, 16, 16, 32).kernel(4).stride(2).pad(1), false},
+      {"outputs_not_multiple_of_32", conv(2, 16, 16, 16, 48).kernel(4).stride(2).pad(1), false},
+      {"plane_over_256", conv(2, 16, 34, 34, 32).kernel(3).pad(0), false},
+  };
+  for (const NamedProblem& np : others_bwdw) {
+    const kernels::Conv2dLowered l = kernels::lower(np.p);
+    EXPECT_FALSE(cpu::conv2d_direct_backward_weight_supported(l)) << np.name;
+    std::vector<float> buf(1 << 16);
+    EXPECT_THROW(cpu::conv2d_direct_backward_weight(l, buf.data(), buf.data(), buf.data(), 1), ValueError) << np.name;
+  }
   for (const NamedProblem& np : others_bwd) {
     const kernels::Conv2dLowered l = kernels::lower(np.p);
     EXPECT_FALSE(cpu::conv2d_direct_backward_data_supported(l)) << np.name;
