@@ -1,4 +1,6 @@
-// Direct convolution forward for small output maps (kernels/cpu/conv2d_direct_x86.cpp).
+// Direct convolution passes for small maps (kernels/cpu/conv2d_direct_x86.cpp): the lowered
+// forward, backward-data and backward-weight of conv2d.cpp, for the shapes the *_supported
+// functions accept (DCGAN's 16x16, 8x8 and 4x4 layers).
 //
 // The implicit GEMM of conv2d.cpp multiplies every tap of every window, including the taps that
 // read the zero padding: at k4 s2 p1 that is 12% of the MACs at 8x8 outputs and 23% at 4x4, and it
@@ -6,13 +8,17 @@
 // the padding: a register tile is 8 output positions (one output row of 8, or one row of 4 in each
 // of two images) x 32 output channels, the input values are broadcast, the weights (repacked once
 // per call, 32 output channels contiguous per tap) are the vectors, and a tap whose window row or
-// column falls in the padding is never multiplied. Input channels go in blocks of 8 over a few
-// images at a time, so each block's weights are reused from L1 across 4 images' tiles.
+// column falls in the padding is never multiplied. Input channels go in blocks of 128 taps (8
+// channels of a 4x4 kernel) over 4 images at a time, so each block's weights are reused from L1.
 //
 // Backward-data runs the same kernel once per stride phase: the input positions of one phase
 // (every s-th row and column) receive only the taps of that phase, a stride-1 convolution of gy
 // with those taps flipped; no multiply by an inserted zero or the padding, and each element of
 // grad_x written once.
+//
+// Backward-weight tiles 32 output channels x 8 input channels at one tap, with the 8 x 32
+// accumulators in registers over the positions (of a chunk of images) whose window is inside the
+// input, and back to the item's sums between chunks.
 //
 // AVX-512 only; the callers fall back to the implicit GEMM where the *_supported functions say no.
 #pragma once

@@ -343,15 +343,17 @@ void run_plans(const std::vector<Plan>& plans, const float* x, const float* w, c
 // r d_h, q s_w - p_w + s d_w). A tile is 32 output channels (lanes) x 8 input channels at one tap
 // (r, s): the 8 share the rectangle of positions whose input is inside the image, so the loop runs
 // over that rectangle only (no padding MAC) and needs no template per border. gy is first copied
-// position-major ([n][p][q][o]) so that 32 channels of a position are two vector loads; x is read
-// where it lies (8 channel planes, one broadcast each). Items: (group, 32 outputs, 8 inputs). The
-// batch goes in chunks whose x and gy fit in L2 (~kWgChunkBytes); for each chunk every item loads
-// each tap's 16 accumulators from its sums, runs them over the chunk's positions and stores them
-// back (so x is read from L2 once per 32 outputs and gy once per 8 inputs); the sums go to gW at
-// the end. Each element is summed image by image, position by position, whatever the threads.
+// into blocks of 32 channels, position-major ([n][Co / 32][p][q][32]: a position's 32 channels
+// are two vector loads, and a block's positions one stream; channel-major with stride Co, the
+// copy's scalar stores were 19% of A D.2's pass and the kernel's gy loads missed L1); x is read
+// where it lies (8 channel planes, one broadcast each). An item is one group's 8 input channels
+// and all its output channels, so x is read once: for each chunk of images (~kWgPositions output
+// positions), each tap, each block of 32 outputs, the tile's 16 accumulators come from the item's
+// sums, run over the chunk's positions and go back; the sums go to gW at the end. Each element is
+// summed image by image, position by position, whatever the threads. (Items of 32 outputs x 8
+// inputs read x once per output block: 1.2-1.4x slower at batch 128.)
 constexpr int kWgChannels = 8;
 constexpr Idx kWgPositions = 256;
-constexpr Idx kWgChunkBytes = Idx{512} << 10;
 
 struct WeightGradTile {
   const float* x;   // channel c0 of image n (group applied)
