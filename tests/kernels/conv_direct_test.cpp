@@ -42,6 +42,10 @@ std::vector<NamedProblem> direct_problems() {
       {"direct_rows_all_padding", conv(2, 16, 1, 8, 32).kernel(3).pad(3, 1).bias(), false},
       // Stride 2 down a 1-row input: kernel rows 0 and 2 read only padding (above, below).
       {"direct_kernel_rows_never_inside", conv(2, 16, 1, 16, 32).kernel(3).stride(2, 1).pad(1), false},
+      // A kernel column whose window lies wholly in the padding for a whole tile (dilation 8).
+      {"direct_tile_column_all_padding", conv(2, 16, 5, 16, 32).kernel(1, 3).pad(0, 8).dil(1, 8), false},
+      // The largest output plane taken (16 x 16 = 256 positions), at batch 1.
+      {"direct_plane_256_batch1", conv(1, 16, 16, 16, 32).kernel(3).pad(1).bias(), false},
       // A 2-wide input padded to 4 outputs: one kernel column loses both ends of the tile row.
       {"direct_both_ends_cut", conv(3, 16, 2, 2, 32).kernel(2, 1).pad(1, 1), false},
       // Its backward-data is a direct forward (20 -> 64 channels, 16x16 -> 8x8).
@@ -60,6 +64,12 @@ std::vector<NamedProblem> direct_backward_data_problems() {
       {"direct_bwd_k3s1p1", conv(2, 32, 8, 8, 16).kernel(3).pad(1), false},
       {"direct_bwd_k3s2p1_15x16", conv(2, 32, 15, 16, 16).kernel(3).stride(2).pad(1), false},
       {"direct_bwd_t_bias", conv_t(3, 16, 4, 4, 32).kernel(4).stride(2).pad(1).bias(), false},
+      // Padding above the kernel: the stride-1 phase's own padding is negative (gy rows past gx's).
+      {"direct_bwd_k3p3_negative_phase_pad", conv(2, 32, 8, 8, 16).kernel(3).pad(3), false},
+      // Strides 1 down, 2 across (two phases), at batch 1.
+      {"direct_bwd_stride1x2_batch1", conv(1, 32, 6, 16, 16).kernel(3, 4).stride(1, 2).pad(1), false},
+      // A conv_transpose2d with output_padding: its forward's last gx row and column get fewer taps.
+      {"direct_bwd_t_out_pad", conv_t(2, 16, 4, 4, 32).kernel(3).stride(2).pad(1).out_pad(1), false},
   };
 }
 
@@ -139,6 +149,7 @@ void same_weight_grad_bits_on_any_thread_count(const Conv2dProblem& p) {
   cpu::conv2d_direct_backward_weight(l, x.data(), gy.data(), gw1.data(), 1);
   for (float v : gw1) ASSERT_FALSE(std::isnan(v)) << "a weight-gradient element was not written";
   for (int threads : {2, 3}) {
+    std::fill(gw.begin(), gw.end(), NAN);  // an element this run misses must not keep the last run's value
     cpu::conv2d_direct_backward_weight(l, x.data(), gy.data(), gw.data(), threads);
     EXPECT_EQ(gw, gw1) << threads << " threads";
   }
@@ -161,6 +172,7 @@ void same_bits_on_any_thread_count(const Conv2dProblem& p, bool backward_data) {
   run(y1, 1);
   for (float v : y1) ASSERT_FALSE(std::isnan(v)) << "an output element was not written";
   for (int threads : {2, 3}) {
+    std::fill(y.begin(), y.end(), NAN);  // an element this run misses must not keep the last run's value
     run(y, threads);
     EXPECT_EQ(y, y1) << threads << " threads";
   }
@@ -188,6 +200,30 @@ TEST(ConvDirectShapes, BackwardWeightCoversMostDirectProblems) {
 }
 INSTANTIATE_TEST_SUITE_P(Problems, ConvDirectBackwardData, ::testing::ValuesIn(direct_backward_data_problems()),
                          param_name);
+
+// What the path is for: DCGAN's k4 s2 p1 layers at 16x16, 8x8 and 4x4 outputs (and the generator's
+// transposed layers with the same lowered shapes) take all three direct passes.
+TEST(ConvDirectShapes, TakesTheDcganLayers) {
+  if (!cpu::gemm_isa_available(cpu::GemmIsa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512";
+  const std::vector<NamedProblem> layers = {
+      {"d2_64", conv(128, 64, 32, 32, 128).kernel(4).stride(2).pad(1), false},
+      {"d3_64", conv(128, 128, 16, 16, 256).kernel(4).stride(2).pad(1), false},
+      {"d4_64", conv(128, 256, 8, 8, 512).kernel(4).stride(2).pad(1), false},
+      {"d2_32", conv(64, 64, 16, 16, 128).kernel(4).stride(2).pad(1), false},
+      {"d3_32", conv(64, 128, 8, 8, 256).kernel(4).stride(2).pad(1), false},
+      {"g2_64", conv_t(128, 512, 4, 4, 256).kernel(4).stride(2).pad(1), false},
+      {"g3_64", conv_t(128, 256, 8, 8, 128).kernel(4).stride(2).pad(1), false},
+      {"g4_64", conv_t(128, 128, 16, 16, 64).kernel(4).stride(2).pad(1), false},
+      {"g2_32", conv_t(64, 256, 4, 4, 128).kernel(4).stride(2).pad(1), false},
+      {"g3_32", conv_t(64, 128, 8, 8, 64).kernel(4).stride(2).pad(1), false},
+  };
+  for (const NamedProblem& np : layers) {
+    const kernels::Conv2dLowered l = kernels::lower(np.p);
+    EXPECT_TRUE(cpu::conv2d_direct_supported(l)) << np.name << " forward";
+    EXPECT_TRUE(cpu::conv2d_direct_backward_data_supported(l)) << np.name << " backward-data";
+    EXPECT_TRUE(cpu::conv2d_direct_backward_weight_supported(l)) << np.name << " backward-weight";
+  }
+}
 
 // Shapes outside the path go to the implicit GEMM; called anyway, the entry point says so.
 TEST(ConvDirectShapes, RefusesWhatItDoesNotHandle) {
