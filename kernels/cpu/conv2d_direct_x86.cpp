@@ -1,8 +1,9 @@
-// kernels/cpu/conv2d_direct.hpp. The tile kernel carries an AVX-512 target attribute and runs only
-// where gemm_isa_available(Avx512) says so; the rest is baseline x86-64 (or portable C++, where
-// the *_supported functions are always false).
+// kernels/cpu/conv2d_direct.hpp. The kernels (direct_tile, channels_to_positions, weight_grad_tile,
+// weight_grad_list) carry an AVX-512 target attribute and run only where
+// gemm_isa_available(Avx512) says so; the rest is baseline x86-64 (or portable C++, where the
+// *_supported functions are always false). Backward-weight is its own section, at the end.
 //
-// Everything here runs "plans": a plan is one forward-shaped convolution (input channels
+// Forward and backward-data run "plans": a plan is one forward-shaped convolution (input channels
 // broadcast, output channels in the vector lanes) with its own input and output addressing. The
 // forward is one plan. Backward-data is one plan per stride phase: the inputs (ih, iw) with
 // ih = s_h a + ph, iw = s_w b + pw receive only the kernel taps kh = ph + p_h (mod s_h),
@@ -20,8 +21,8 @@
 //           2 weight vectors, then per position: broadcast x, 2 FMAs
 //       partial sums back to the item's buffer
 //   the buffer (positions x 32 channels) transposed into the output's 32 planes, plus bias.
-// A kernel column cuts at most the first and last position off a tile row (checked when the plan
-// is made), so the position range is one of four compile-time ones.
+// A kernel column cuts at most the first and last position off a tile row, or the whole row
+// (checked when the plan is made), so the position range is one of four compile-time ones, or none.
 #include <strider/kernels/cpu/conv2d_direct.hpp>
 
 #include <algorithm>
