@@ -29,7 +29,7 @@ namespace strider::kernels::cpu {
 
 // Whether conv2d_direct_forward handles `l` on this CPU: AVX-512F, output channels per group a
 // multiple of 32, input channels per group at least 16, horizontal stride 1 or 2, Wo = 4 or a
-// multiple of 8 with Ho Wo <= 256, and padding that cuts at most the first and last position of
+// multiple of 8 with Ho Wo <= 256, and padding that cuts at most the first and last position (or all) of
 // each 8 (4) wide tile row for any kernel column. STRIDER_CONV_DIRECT=0 in the environment (read
 // once) turns the path off.
 bool conv2d_direct_supported(const Conv2dLowered& l);
