@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include <omp.h>
+
 #include "conv_test_util.hpp"
 
 namespace strider::test {
@@ -61,6 +63,18 @@ class CpuBackend : public ConvBackend {
 
  private:
   kernels::cpu::Conv2dParallel mode_;
+};
+
+// Runs with n OpenMP threads (the CPU backend's), restoring the count afterwards.
+class OmpThreads {
+ public:
+  explicit OmpThreads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~OmpThreads() { omp_set_num_threads(saved_); }
+  OmpThreads(const OmpThreads&) = delete;
+  OmpThreads& operator=(const OmpThreads&) = delete;
+
+ private:
+  int saved_;
 };
 
 // Tolerances for one backend: exact (integer data), or the float rule of conv_test_util.hpp,

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include "conv_backends.hpp"
 #include "conv_problems.hpp"
@@ -31,14 +30,12 @@ TEST_P(ConvCpu, RandomMatchesReference) {
 // Small integers make every float sum exact: both thread splits must equal the reference, with
 // three threads so that the splits are uneven (3 divides few of the sizes here).
 TEST_P(ConvCpu, IntegersExactThreeThreads) {
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(3);
+  OmpThreads threads(3);
   const ConvCase c(GetParam().p, 12, /*integers=*/true);
   for (Conv2dParallel mode : {Conv2dParallel::kBatch, Conv2dParallel::kWithin}) {
     CpuBackend be(mode);
     check_backend(be, c, {.exact = true});
   }
-  omp_set_num_threads(saved);
 }
 
 INSTANTIATE_TEST_SUITE_P(Problems, ConvCpu, ::testing::ValuesIn(all_problems()), param_name);

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <strider/core/error.hpp>
 #include <strider/kernels/cpu/conv2d_direct.hpp>
@@ -85,55 +84,32 @@ std::vector<NamedProblem> direct_backward_weight_problems() {
 
 std::string param_name(const ::testing::TestParamInfo<NamedProblem>& info) { return info.param.name; }
 
-class ConvDirect : public ::testing::TestWithParam<NamedProblem> {
+// One fixture per direct pass: skipped without AVX-512, and a problem that does not take the pass
+// it is listed for fails (the lists cannot silently stop covering the path).
+template <bool (*Supported)(const kernels::Conv2dLowered&)>
+class DirectPass : public ::testing::TestWithParam<NamedProblem> {
  protected:
   void SetUp() override {
     if (!cpu::gemm_isa_available(cpu::GemmIsa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512";
-    ASSERT_TRUE(cpu::conv2d_direct_supported(kernels::lower(GetParam().p)))
-        << GetParam().p << ": meant for the direct path, but it does not take it";
+    ASSERT_TRUE(Supported(kernels::lower(GetParam().p)))
+        << GetParam().p << ": listed for this direct pass, but it does not take it";
   }
 };
-
-class ConvDirectBackwardData : public ::testing::TestWithParam<NamedProblem> {
- protected:
-  void SetUp() override {
-    if (!cpu::gemm_isa_available(cpu::GemmIsa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512";
-    ASSERT_TRUE(cpu::conv2d_direct_backward_data_supported(kernels::lower(GetParam().p)))
-        << GetParam().p << ": meant for the direct backward-data, but it does not take it";
-  }
-};
-
-class ConvDirectBackwardWeight : public ::testing::TestWithParam<NamedProblem> {
- protected:
-  void SetUp() override {
-    if (!cpu::gemm_isa_available(cpu::GemmIsa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512";
-    ASSERT_TRUE(cpu::conv2d_direct_backward_weight_supported(kernels::lower(GetParam().p)))
-        << GetParam().p << ": meant for the direct backward-weight, but it does not take it";
-  }
-};
-
-class ThreadCount {
- public:
-  explicit ThreadCount(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
-  ~ThreadCount() { omp_set_num_threads(saved_); }
-  ThreadCount(const ThreadCount&) = delete;
-  ThreadCount& operator=(const ThreadCount&) = delete;
-
- private:
-  int saved_;
-};
+using ConvDirect = DirectPass<&cpu::conv2d_direct_supported>;
+using ConvDirectBackwardData = DirectPass<&cpu::conv2d_direct_backward_data_supported>;
+using ConvDirectBackwardWeight = DirectPass<&cpu::conv2d_direct_backward_weight_supported>;
 
 void random_matches_reference(const Conv2dProblem& p) {
   const ConvCase c(p, 31);
   for (int threads : {1, 3}) {
-    ThreadCount tc(threads);
+    OmpThreads tc(threads);
     CpuBackend be(Conv2dParallel::kAuto);
     check_backend(be, c);
   }
 }
 
 void integers_exact(const Conv2dProblem& p) {
-  ThreadCount tc(3);
+  OmpThreads tc(3);
   const ConvCase c(p, 32, /*integers=*/true);
   CpuBackend be(Conv2dParallel::kAuto);
   check_backend(be, c, {.exact = true});
